@@ -1,0 +1,84 @@
+"""ETags computed from bytes: pure functions over chunks, no I/O.
+
+S3 stores the MD5 of the body as the ETag of a single PUT, and
+``md5(part1_md5 + part2_md5 + ...)-<parts>`` for a multipart upload, so the
+ETag of a multipart object depends on the part size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+Buffer = bytes | bytearray | memoryview
+
+
+@dataclass(frozen=True)
+class Etag:
+    """An S3 ETag split into its digest and part count (None: single part)."""
+
+    digest: str
+    parts: int | None
+
+    @classmethod
+    def parse(cls, raw: str) -> Etag:
+        """Read an ETag as stores send it: quoted or not, any case."""
+        value = raw.strip().strip('"').lower()
+        digest, dash, parts = value.partition("-")
+        if dash and parts.isdigit():
+            return cls(digest, int(parts))
+        return cls(value, None)
+
+    def __str__(self) -> str:
+        return self.digest if self.parts is None else f"{self.digest}-{self.parts}"
+
+
+class EtagHasher:
+    """Computes the ETag of bytes fed in order, in chunks of any size.
+
+    part_size None computes a single-PUT ETag; otherwise the bytes are split
+    into parts of part_size (the last one shorter), as a multipart upload does.
+    """
+
+    def __init__(self, part_size: int | None) -> None:
+        if part_size is not None and part_size <= 0:
+            raise ValueError(f"part_size must be positive, not {part_size}")
+        self._part_size = part_size
+        self._part = hashlib.md5()
+        self._part_filled = 0
+        self._part_digests: list[bytes] = []
+
+    def update(self, chunk: Buffer) -> None:
+        view = memoryview(chunk).cast("B")
+        if self._part_size is None:
+            self._part.update(view)
+            return
+        while view:
+            room = self._part_size - self._part_filled
+            piece, view = view[:room], view[room:]
+            self._part.update(piece)
+            self._part_filled += len(piece)
+            if self._part_filled == self._part_size:
+                self._close_part()
+
+    def etag(self) -> Etag:
+        if self._part_size is None:
+            return Etag(self._part.hexdigest(), None)
+        digests = list(self._part_digests)
+        if self._part_filled or not digests:
+            digests.append(self._part.digest())
+        return Etag(hashlib.md5(b"".join(digests)).hexdigest(), len(digests))
+
+    def _close_part(self) -> None:
+        self._part_digests.append(self._part.digest())
+        self._part = hashlib.md5()
+        self._part_filled = 0
+
+
+def etag_of(chunks: Iterable[Buffer], part_size: int | None) -> Etag:
+    """The ETag of the bytes in chunks, stored with the given part size."""
+    hasher = EtagHasher(part_size)
+    for chunk in chunks:
+        hasher.update(chunk)
+    return hasher.etag()

@@ -1,0 +1,53 @@
+"""Part layouts: how an object is (or was) split into multipart parts.
+
+The ETag of a multipart object can only be reproduced with the part size
+that wrote it. For our own uploads that is the size s3transfer picks from
+MULTIPART_THRESHOLD; for objects written by other tools it has to be found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from s3transfer.utils import ChunksizeAdjuster
+
+MiB = 1024 * 1024
+
+# Part sizes of common S3 tools: the S3 minimum, aws-cli/boto3 (8 MiB),
+# s3cmd (15 MiB), minio clients (16 MiB multiples), rclone and others.
+USUAL_PART_SIZES = tuple(n * MiB for n in (5, 8, 15, 16, 64, 100, 128, 256, 512))
+POWERS_OF_TWO = tuple(2**n for n in range(20, 33))  # 1 MiB .. 4 GiB
+
+
+def upload_part_size(size: int, threshold: int) -> int | None:
+    """The part size a transfer with multipart_threshold = multipart_chunksize
+    = threshold uses for size bytes; None when it sends one PutObject.
+
+    s3transfer raises the chunk size to S3's limits (5 MiB minimum, at most
+    10,000 parts), so the same adjuster decides it here.
+    """
+    if size < threshold:
+        return None
+    return ChunksizeAdjuster().adjust_chunksize(threshold, size)
+
+
+def part_count(size: int, part_size: int) -> int:
+    return max(1, -(-size // part_size))
+
+
+def candidate_part_sizes(size: int, parts: int, hints: Iterable[int | None] = ()) -> list[int]:
+    """Part sizes that split size bytes into exactly parts parts, the hints
+    (sizes known or likely for this object) first, then the usual ones."""
+    even = -(-size // parts)
+    guesses = [
+        *hints,
+        *USUAL_PART_SIZES,
+        *POWERS_OF_TWO,
+        even,
+        -(-even // MiB) * MiB,  # even split rounded up to whole MiB
+    ]
+    found: list[int] = []
+    for guess in guesses:
+        if guess and guess > 0 and guess not in found and part_count(size, guess) == parts:
+            found.append(guess)
+    return found

@@ -1,0 +1,141 @@
+"""The data an upload reads from: bytes, a file named by a path, or a
+readable binary file object, seen through one interface.
+
+A source can be read from its start as often as needed: once to compute its
+ETag, once per upload attempt.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Union
+
+from object_clerk._checksum import Buffer
+from object_clerk.exceptions import ObjectSaveException
+
+UploadData = Union[bytes, bytearray, memoryview, str, os.PathLike, IO[bytes]]
+
+READ_SIZE = 8 * 1024 * 1024
+# A stream that cannot seek is copied aside so that it can be read again;
+# up to this many bytes stay in memory.
+SPOOL_IN_MEMORY = 16 * 1024 * 1024
+
+
+@dataclass
+class UploadSource:
+    """size bytes, from filename or from fileobj at offset start."""
+
+    size: int
+    description: str
+    filename: str | None = None
+    fileobj: IO[bytes] | None = None
+    start: int = 0
+
+    def chunks(self) -> Iterator[Buffer]:
+        """The bytes of the source, in order, read in bounded chunks."""
+        if self.filename is not None:
+            with open(self.filename, "rb") as file:
+                yield from _read_chunks(file, self.size)
+            return
+        assert self.fileobj is not None
+        if isinstance(self.fileobj, io.BytesIO):
+            view = self.fileobj.getbuffer()
+            try:
+                yield view[self.start : self.start + self.size]
+            finally:
+                del view  # a live buffer export would block resizing the BytesIO
+            return
+        self.rewind()
+        yield from _read_chunks(self.fileobj, self.size)
+        self.rewind()
+
+    def rewind(self) -> None:
+        if self.fileobj is not None:
+            self.fileobj.seek(self.start)
+
+
+@contextmanager
+def open_source(data: UploadData) -> Iterator[UploadSource]:
+    """Wrap data for uploading; refuse an empty or unreadable one."""
+    source_cm = _open(data)
+    with source_cm as source:
+        if source.size == 0:
+            raise ObjectSaveException(f"refusing to upload {source.description}: it is empty")
+        yield source
+
+
+@contextmanager
+def _open(data: UploadData) -> Iterator[UploadSource]:
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        buffer = io.BytesIO(data)  # shares the memory of bytes, no copy
+        yield UploadSource(size=len(buffer.getbuffer()), description="bytes", fileobj=buffer)
+    elif isinstance(data, (str, os.PathLike)):
+        yield _file_source(Path(data))
+    elif callable(getattr(data, "read", None)):
+        with _seekable(data) as (fileobj, start, size):
+            yield UploadSource(
+                size=size, description=_describe(data), fileobj=fileobj, start=start
+            )
+    else:
+        raise TypeError(
+            "data must be bytes, a str or pathlib.Path naming a file, or a readable "
+            f"binary file object, not {type(data).__name__}"
+        )
+
+
+def _file_source(path: Path) -> UploadSource:
+    try:
+        with path.open("rb") as file:
+            size = os.fstat(file.fileno()).st_size
+    except OSError as error:
+        raise ObjectSaveException(f"cannot read file {str(path)!r}: {error.strerror}") from error
+    if path.is_dir():
+        raise ObjectSaveException(f"cannot read file {str(path)!r}: it is a directory")
+    return UploadSource(size=size, description=f"file {str(path)!r}", filename=str(path))
+
+
+@contextmanager
+def _seekable(fileobj: IO[bytes]) -> Iterator[tuple[IO[bytes], int, int]]:
+    probe = fileobj.read(0)
+    if not isinstance(probe, (bytes, bytearray)):
+        raise TypeError(f"file object must be opened in binary mode, not {type(fileobj).__name__}")
+    if _is_seekable(fileobj):
+        start = fileobj.tell()
+        size = fileobj.seek(0, io.SEEK_END) - start
+        fileobj.seek(start)
+        yield fileobj, start, size
+        return
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
+        shutil.copyfileobj(fileobj, spool, READ_SIZE)
+        size = spool.tell()
+        spool.seek(0)
+        yield spool, 0, size  # type: ignore[misc]
+
+
+def _is_seekable(fileobj: IO[bytes]) -> bool:
+    try:
+        return bool(fileobj.seekable())
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+def _describe(fileobj: IO[bytes]) -> str:
+    name = getattr(fileobj, "name", None)
+    return f"file {name!r}" if isinstance(name, str) else type(fileobj).__name__
+
+
+def _read_chunks(file: IO[bytes], size: int) -> Iterator[bytes]:
+    remaining = size
+    while remaining > 0:
+        chunk = file.read(min(READ_SIZE, remaining))
+        if not chunk:
+            raise ObjectSaveException(f"the data ended {remaining} bytes early while reading it")
+        remaining -= len(chunk)
+        yield chunk

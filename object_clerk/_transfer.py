@@ -1,0 +1,95 @@
+"""Moving bytes: uploads, downloads and server-side copies, done by
+s3transfer's managers over the retrying client.
+
+s3transfer splits, parallelises and reassembles; the client it is given
+retries each request. Nothing here checks what was stored: the clerk does
+that afterwards by looking at the store.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from typing import Any
+
+from boto3.s3.transfer import TransferConfig
+from s3transfer.manager import TransferManager
+from s3transfer.subscribers import BaseSubscriber
+
+from object_clerk._source import UploadSource
+
+# Metadata a multipart copy has to carry over itself (CopyObject keeps it).
+COPIED_HEADERS = (
+    "CacheControl",
+    "ContentDisposition",
+    "ContentEncoding",
+    "ContentLanguage",
+    "ContentType",
+    "Expires",
+    "Metadata",
+)
+
+
+class _KnownObject(BaseSubscriber):
+    """Tells s3transfer the size (and ETag) already known from our HEAD, so
+    it does not send a HEAD of its own; with the ETag it makes every ranged
+    GET conditional (If-Match) on the object not changing."""
+
+    def __init__(self, size: int, etag: str | None = None) -> None:
+        self._size = size
+        self._etag = etag
+
+    def on_queued(self, future: Any, **kwargs: Any) -> None:
+        future.meta.provide_transfer_size(self._size)
+        if self._etag is not None:
+            future.meta.provide_object_etag(self._etag)
+
+
+def upload(
+    client: Any, source: UploadSource, bucket: str, key: str, config: TransferConfig
+) -> None:
+    """Store source under bucket/key, multipart at config's threshold."""
+    source.rewind()
+    target = source.filename if source.filename is not None else source.fileobj
+    with TransferManager(client, config) as manager:
+        manager.upload(
+            target, bucket, key, subscribers=[_KnownObject(source.size)]
+        ).result()
+
+
+def download_to_memory(
+    client: Any, bucket: str, key: str, size: int, etag: str, config: TransferConfig
+) -> bytes:
+    """The object's bytes, fetched in ranged parts at config's threshold."""
+    buffer = io.BytesIO()
+    with TransferManager(client, config) as manager:
+        manager.download(bucket, key, buffer, subscribers=[_KnownObject(size, etag)]).result()
+    return buffer.getvalue()  # shares the buffer: no second copy
+
+
+def copy(
+    client: Any,
+    source: Mapping[str, Any],
+    bucket: str,
+    key: str,
+    part_size: int | None,
+    config: TransferConfig,
+) -> None:
+    """Copy the object described by source (a HEAD answer plus Bucket and
+    Key) server-side: one CopyObject when part_size is None, else
+    UploadPartCopy on part_size boundaries, conditional on its ETag."""
+    size = source["ContentLength"]
+    copy_config = TransferConfig(
+        multipart_threshold=size + 1 if part_size is None else 1,
+        multipart_chunksize=part_size or config.multipart_chunksize,
+        max_concurrency=config.max_concurrency,
+        use_threads=config.use_threads,
+    )
+    extra_args = {"CopySourceIfMatch": source["ETag"]}
+    if part_size is not None:
+        extra_args.update({name: source[name] for name in COPIED_HEADERS if name in source})
+    copy_source = {"Bucket": source["Bucket"], "Key": source["Key"]}
+    with TransferManager(client, copy_config) as manager:
+        manager.copy(
+            copy_source, bucket, key, extra_args, subscribers=[_KnownObject(size)]
+        ).result()

@@ -1,0 +1,298 @@
+"""ObjectClerk: verified, retried S3 object operations."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+from object_clerk import _transfer
+from object_clerk._checksum import Etag, etag_of
+from object_clerk._client import RetryingClient, make_s3_client
+from object_clerk._errors import translated_errors
+from object_clerk._layout import candidate_part_sizes, upload_part_size
+from object_clerk._retry import RetryPolicy
+from object_clerk._settings import Settings, settings_from_env
+from object_clerk._source import UploadData, open_source
+from object_clerk.exceptions import (
+    ObjectNotFoundException,
+    ObjectSaveException,
+    ObjectVerificationException,
+)
+
+__all__ = ["ObjectClerk"]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# A transfer whose result does not match its checksum is done again this
+# many times in all before the mismatch is reported.
+VERIFY_ATTEMPTS = 3
+
+
+class ObjectClerk:
+    """Get, upload, copy, move, list and delete objects in existing buckets
+    of an S3-compatible store, retrying transient failures and verifying
+    every transfer against the checksum the store holds.
+
+    The environment (MULTIPART_THRESHOLD, S3_CLIENT_CONFIG, S3_UPLOAD_CONFIG,
+    S3_DOWNLOAD_CONFIG) is read once, here. A clerk may be shared by threads.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int | str,
+        access_key: str,
+        secret_key: str,
+        retry_delay: float = 1,
+        retry_backoff: float = 2,
+        retry_jitter: float | tuple[float, float] = 0,
+        retry_max_delay: float | None = 60,
+        retry_tries: int = -1,
+        use_ssl: bool = False,
+        verify: bool | str | None = None,
+    ) -> None:
+        """
+        :param host: host name or address of the S3 endpoint
+        :param port: its port
+        :param access_key: access key id
+        :param secret_key: secret key (kept by the boto3 client only, shown nowhere)
+        :param retry_delay: seconds to wait after the first transient failure
+        :param retry_backoff: multiplier applied to the wait after each failure
+        :param retry_jitter: seconds added to the wait after each failure: a
+            number, or a (min, max) range for a random amount
+        :param retry_max_delay: the longest wait (None: no limit)
+        :param retry_tries: attempts per request in all; -1 retries for ever
+        :param use_ssl: https instead of http
+        :param verify: for https, False to skip certificate verification or
+            the path of a CA bundle; None uses the system's
+        """
+        if isinstance(retry_jitter, list):
+            retry_jitter = (retry_jitter[0], retry_jitter[1])
+        self._policy = RetryPolicy(
+            delay=retry_delay,
+            backoff=retry_backoff,
+            jitter=retry_jitter,
+            max_delay=retry_max_delay,
+            tries=retry_tries,
+        )
+        self._settings: Settings = settings_from_env()
+        self.host = host
+        self.port = port
+        self.access_key = access_key
+        self.use_ssl = use_ssl
+        self.endpoint_url = f"{'https' if use_ssl else 'http'}://{host}:{port}"
+        self._s3 = RetryingClient(
+            make_s3_client(
+                self.endpoint_url, access_key, secret_key, self._settings.client_config, verify
+            ),
+            self._policy,
+        )
+
+    def __repr__(self) -> str:
+        p = self._policy
+        return (
+            f"ObjectClerk(host={self.host!r}, port={self.port!r}, "
+            f"access_key={self.access_key!r}, secret_key='***', retry_delay={p.delay!r}, "
+            f"retry_backoff={p.backoff!r}, retry_jitter={p.jitter!r}, "
+            f"retry_max_delay={p.max_delay!r}, retry_tries={p.tries!r}, use_ssl={self.use_ssl!r})"
+        )
+
+    # -- reading -----------------------------------------------------------
+
+    def get_object_info(self, bucket: str, key: str) -> dict[str, str]:
+        """The object's HTTP headers, names in lower case (etag,
+        content-length, content-type, last-modified, x-amz-meta-*...)."""
+        with translated_errors(f"head_object {bucket}/{key}"):
+            response = self._s3.head_object(Bucket=bucket, Key=key)
+        return dict(response["ResponseMetadata"]["HTTPHeaders"])
+
+    def get_object(self, bucket: str, key: str, verify_checksum: bool = True) -> bytes:
+        """The object's bytes, checked against its ETag unless
+        verify_checksum is False."""
+
+        def fetch() -> bytes:
+            head = self._s3.head_object(Bucket=bucket, Key=key)
+            data = _transfer.download_to_memory(
+                self._s3,
+                bucket,
+                key,
+                head["ContentLength"],
+                head["ETag"],
+                self._settings.download_config,
+            )
+            if verify_checksum:
+                self._check_bytes(data, Etag.parse(head["ETag"]), f"{bucket}/{key}")
+            return data
+
+        with translated_errors(f"get_object {bucket}/{key}"):
+            return self._verified(fetch) if verify_checksum else fetch()
+
+    def list_objects(
+        self, bucket: str, max_keys: int = 1000, prefix: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every object in bucket (under prefix), in key order, lazily:
+        dicts with Key, Size, ETag, LastModified... Each page of max_keys
+        entries is one request, retried on its own."""
+        if not isinstance(max_keys, int) or isinstance(max_keys, bool):
+            raise TypeError(f"max_keys must be an int, not {type(max_keys).__name__}")
+        if max_keys < 1:
+            raise ValueError(f"max_keys must be at least 1, not {max_keys}")
+        return self._list_pages(bucket, max_keys, prefix)
+
+    def _list_pages(
+        self, bucket: str, max_keys: int, prefix: str | None
+    ) -> Iterator[dict[str, Any]]:
+        request: dict[str, Any] = {"Bucket": bucket, "MaxKeys": max_keys}
+        if prefix:
+            request["Prefix"] = prefix
+        last_key = None
+        while True:
+            with translated_errors(f"list_objects_v2 {bucket}"):
+                page = self._s3.list_objects_v2(**request)
+            contents = page.get("Contents", [])
+            yield from contents
+            if contents:
+                last_key = contents[-1]["Key"]
+            if not page.get("IsTruncated"):
+                return
+            # Some gateways omit the token; StartAfter continues just as well.
+            token = page.get("NextContinuationToken")
+            if token:
+                request["ContinuationToken"] = token
+            elif last_key is not None:
+                request["StartAfter"] = last_key
+            else:
+                return
+
+    # -- writing -----------------------------------------------------------
+
+    def upload_object(
+        self, data: UploadData, bucket: str, key: str, verify_checksum: bool = True
+    ) -> None:
+        """Store data (bytes, a str or Path naming a file, or a readable
+        binary file object) under bucket/key, and check that the store holds
+        exactly those bytes unless verify_checksum is False."""
+        where = f"{bucket}/{key}"
+        with open_source(data) as source, translated_errors(f"upload_object {where}"):
+            config = self._settings.upload_config
+            if not verify_checksum:
+                _transfer.upload(self._s3, source, bucket, key, config)
+                return
+            part_size = upload_part_size(source.size, self._settings.multipart_threshold)
+            expected = etag_of(source.chunks(), part_size)
+
+            def store() -> None:
+                _transfer.upload(self._s3, source, bucket, key, config)
+                self._check_stored(bucket, key, expected, f"upload of {source.description}")
+
+            self._verified(store)
+
+    def copy_object(
+        self,
+        src_bucket: str,
+        src_key: str,
+        dst_bucket: str,
+        dst_key: str,
+        verify_checksum: bool = True,
+    ) -> None:
+        """Copy an object server-side, part for part on the source's own part
+        boundaries so the copy's ETag equals the source's, and check it unless
+        verify_checksum is False."""
+        source_name, target_name = f"{src_bucket}/{src_key}", f"{dst_bucket}/{dst_key}"
+        if (src_bucket, src_key) == (dst_bucket, dst_key):
+            raise ObjectSaveException(f"cannot copy {source_name} onto itself")
+
+        def copy() -> None:
+            head = self._s3.head_object(Bucket=src_bucket, Key=src_key)
+            etag = Etag.parse(head["ETag"])
+            part_size = self._source_part_size(src_bucket, src_key, head, etag)
+            source = {**head, "Bucket": src_bucket, "Key": src_key}
+            _transfer.copy(
+                self._s3, source, dst_bucket, dst_key, part_size, self._settings.upload_config
+            )
+            if verify_checksum:
+                self._check_stored(dst_bucket, dst_key, etag, f"copy of {source_name}")
+
+        with translated_errors(f"copy_object {source_name} to {target_name}"):
+            self._verified(copy) if verify_checksum else copy()
+
+    def move_object(
+        self,
+        src_bucket: str,
+        src_key: str,
+        dst_bucket: str,
+        dst_key: str,
+        verify_checksum: bool = True,
+    ) -> None:
+        """Copy an object, then delete the source once the copy is in place
+        (and verified unless verify_checksum is False). A move that fails
+        leaves the source where it was."""
+        source_name = f"{src_bucket}/{src_key}"
+        if (src_bucket, src_key) == (dst_bucket, dst_key):
+            raise ObjectSaveException(f"cannot move {source_name} onto itself")
+        self.copy_object(src_bucket, src_key, dst_bucket, dst_key, verify_checksum)
+        if not verify_checksum:
+            self.get_object_info(dst_bucket, dst_key)  # at least in place
+        self.delete_object(src_bucket, src_key)
+
+    def delete_object(self, bucket: str, key: str) -> None:
+        """Delete bucket/key; a key that does not exist is not an error."""
+        with translated_errors(f"delete_object {bucket}/{key}"):
+            self._s3.delete_object(Bucket=bucket, Key=key)
+
+    # -- verification --------------------------------------------------------
+
+    def _verified(self, attempt: Callable[[], T]) -> T:
+        """Run attempt again while it ends in a checksum mismatch."""
+        return self._policy.retry(attempt, ObjectVerificationException, tries=VERIFY_ATTEMPTS)
+
+    def _check_stored(self, bucket: str, key: str, expected: Etag, what: str) -> None:
+        """Compare the ETag the store holds for bucket/key with expected; on a
+        mismatch remove the object this call wrote and raise."""
+        stored = Etag.parse(self._s3.head_object(Bucket=bucket, Key=key)["ETag"])
+        if stored == expected:
+            return
+        logger.warning("%s: stored ETag %s is not %s; removing it", what, stored, expected)
+        self._s3.delete_object(Bucket=bucket, Key=key)
+        raise ObjectVerificationException(
+            f"{what} to {bucket}/{key}: the store holds ETag {stored}, expected {expected}; "
+            "the damaged object was removed"
+        )
+
+    def _check_bytes(self, data: bytes, expected: Etag, where: str) -> None:
+        """Raise unless data reproduces expected with some part layout."""
+        if expected.parts is None:
+            part_sizes: list[int | None] = [None]
+        else:
+            own = upload_part_size(len(data), self._settings.multipart_threshold)
+            part_sizes = list(candidate_part_sizes(len(data), expected.parts, [own]))
+        for part_size in part_sizes:
+            if etag_of([data], part_size) == expected:
+                return
+        if expected.parts is not None and len(expected.digest) != 32:
+            raise ObjectVerificationException(
+                f"{where}: ETag {expected} is not an MD5, so the object cannot be verified; "
+                "verify_checksum=False skips verification"
+            )
+        raise ObjectVerificationException(
+            f"{where}: the bytes received do not match the stored ETag {expected}"
+        )
+
+    def _source_part_size(
+        self, bucket: str, key: str, head: dict[str, Any], etag: Etag
+    ) -> int | None:
+        """The part size that reproduces the source's ETag when copied part for
+        part; None for a single-part source (copied by one CopyObject)."""
+        if etag.parts is None:
+            return None
+        size = head["ContentLength"]
+        own = upload_part_size(size, self._settings.multipart_threshold)
+        candidates = candidate_part_sizes(size, etag.parts, [own])
+        if not candidates:
+            raise ObjectNotFoundException(
+                f"{bucket}/{key}: no part layout gives {etag.parts} parts for {size} bytes"
+            )
+        return candidates[0]

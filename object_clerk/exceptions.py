@@ -1,0 +1,55 @@
+"""The exceptions object-clerk raises.
+
+The names are those of the published 1.x package, so that ``except`` clauses
+written for it keep working. Every failure the clerk reports is one of these;
+the botocore or s3transfer error behind it is kept as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ObjectClerkConfigurationException",
+    "ObjectClerkConnectionException",
+    "ObjectClerkException",
+    "ObjectClerkServerAuthException",
+    "ObjectClerkServerInternalException",
+    "ObjectNotFoundException",
+    "ObjectSaveException",
+    "ObjectVerificationException",
+]
+
+
+class ObjectClerkException(Exception):
+    """Base class of every exception the clerk raises."""
+
+
+class ObjectClerkServerInternalException(ObjectClerkException):
+    """The store kept answering with a server error (5xx, SlowDown...) until
+    the retries ran out."""
+
+
+class ObjectClerkConnectionException(ObjectClerkException):
+    """The store could not be reached, or the connection kept failing
+    (refused, reset, timed out, body cut off) until the retries ran out."""
+
+
+class ObjectClerkServerAuthException(ObjectClerkException):
+    """The store refused the credentials or the permission (401/403)."""
+
+
+class ObjectNotFoundException(ObjectClerkException):
+    """The bucket or the key does not exist."""
+
+
+class ObjectVerificationException(ObjectClerkException):
+    """The bytes stored or read do not match their checksum, or cannot be
+    checked at all."""
+
+
+class ObjectSaveException(ObjectClerkException):
+    """The data given to upload cannot be stored: empty, unreadable, or an
+    operation that would destroy its own source."""
+
+
+class ObjectClerkConfigurationException(ObjectClerkException):
+    """An environment variable or a constructor argument has a bad value."""
