@@ -1,0 +1,91 @@
+"""Upload sources: every accepted kind of data, read from its start."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import pytest
+
+from object_clerk import ObjectSaveException
+from object_clerk._source import open_source
+
+DATA = os.urandom(3 * 1024 * 1024 + 17)
+
+
+def read_all(data: object) -> tuple[bytes, int]:
+    with open_source(data) as source:  # type: ignore[arg-type]
+        first = b"".join(bytes(chunk) for chunk in source.chunks())
+        second = b"".join(bytes(chunk) for chunk in source.chunks())
+        assert first == second, "a source reads the same bytes every time"
+        return first, source.size
+
+
+@pytest.fixture
+def data_file(tmp_path: Path) -> Path:
+    path = tmp_path / "data.bin"
+    path.write_bytes(DATA)
+    return path
+
+
+def test_bytes_like(tmp_path: Path) -> None:
+    for data in (DATA, bytearray(DATA), memoryview(DATA)):
+        assert read_all(data) == (DATA, len(DATA))
+
+
+def test_paths_as_str_and_pathlib(data_file: Path) -> None:
+    assert read_all(data_file) == (DATA, len(DATA))
+    assert read_all(str(data_file)) == (DATA, len(DATA))
+
+
+def test_open_file_from_its_current_position(data_file: Path) -> None:
+    with data_file.open("rb") as file:
+        file.seek(100)
+        assert read_all(file) == (DATA[100:], len(DATA) - 100)
+
+
+def test_bytesio_from_its_current_position() -> None:
+    buffer = io.BytesIO(DATA)
+    buffer.seek(5)
+    assert read_all(buffer) == (DATA[5:], len(DATA) - 5)
+
+
+def test_a_stream_that_cannot_seek_is_read_once_and_kept(data_file: Path) -> None:
+    read_fd, write_fd = os.pipe()
+    with os.fdopen(write_fd, "wb") as writer:
+        writer.write(DATA[:60000])  # fits the pipe buffer
+    with os.fdopen(read_fd, "rb") as reader:
+        assert read_all(reader) == (DATA[:60000], 60000)
+
+
+@pytest.mark.parametrize("empty", [b"", bytearray(), "EMPTY_FILE", io.BytesIO()])
+def test_empty_data_is_refused(empty: object, tmp_path: Path) -> None:
+    if empty == "EMPTY_FILE":
+        empty = tmp_path / "empty"
+        empty.write_bytes(b"")
+    with pytest.raises(ObjectSaveException, match="empty"):
+        read_all(empty)
+
+
+def test_a_missing_file_is_named(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-file.fits"
+    with pytest.raises(ObjectSaveException, match="no-such-file.fits"):
+        read_all(missing)
+
+
+def test_a_directory_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ObjectSaveException, match="directory"):
+        read_all(tmp_path)
+
+
+@pytest.mark.parametrize("wrong", [42, 3.5, None, ["list"], {"a": 1}])
+def test_unsupported_types_are_type_errors(wrong: object) -> None:
+    with pytest.raises(TypeError, match="data must be"):
+        read_all(wrong)
+
+
+def test_text_files_are_type_errors(data_file: Path) -> None:
+    with data_file.open("r", encoding="latin-1") as text:
+        with pytest.raises(TypeError, match="binary mode"):
+            read_all(text)
