@@ -60,7 +60,13 @@ def is_transient(error: BaseException) -> bool:
         return False
     if isinstance(
         error,
-        (ConnectionError, HTTPClientError, IncompleteReadError, builtins.ConnectionError, TimeoutError),
+        (
+            ConnectionError,
+            HTTPClientError,
+            IncompleteReadError,
+            builtins.ConnectionError,
+            TimeoutError,
+        ),
     ):
         return True
     if isinstance(error, ClientError):

@@ -65,7 +65,9 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
         client_config=_build("S3_CLIENT_CONFIG", Config, client_options),
         upload_config=_build("S3_UPLOAD_CONFIG", TransferConfig, upload_options),
         download_config=_build(
-            "S3_DOWNLOAD_CONFIG", TransferConfig, _json_object(env, "S3_DOWNLOAD_CONFIG")
+            "S3_DOWNLOAD_CONFIG",
+            TransferConfig,
+            _json_object(env, "S3_DOWNLOAD_CONFIG"),
         ),
     )
 

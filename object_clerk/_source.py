@@ -15,12 +15,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Union
+from typing import IO
 
 from object_clerk._checksum import Buffer
 from object_clerk.exceptions import ObjectSaveException
 
-UploadData = Union[bytes, bytearray, memoryview, str, os.PathLike, IO[bytes]]
+UploadData = bytes | bytearray | memoryview | str | os.PathLike[str] | IO[bytes]
 
 READ_SIZE = 8 * 1024 * 1024
 # A stream that cannot seek is copied aside so that it can be read again;
@@ -80,9 +80,7 @@ def _open(data: UploadData) -> Iterator[UploadSource]:
         yield _file_source(Path(data))
     elif callable(getattr(data, "read", None)):
         with _seekable(data) as (fileobj, start, size):
-            yield UploadSource(
-                size=size, description=_describe(data), fileobj=fileobj, start=start
-            )
+            yield UploadSource(size=size, description=_describe(data), fileobj=fileobj, start=start)
     else:
         raise TypeError(
             "data must be bytes, a str or pathlib.Path naming a file, or a readable "

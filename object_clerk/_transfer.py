@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping
-from typing import Any
+from typing import IO, Any, Self
 
 from boto3.s3.transfer import TransferConfig
 from s3transfer.manager import TransferManager
@@ -45,16 +45,52 @@ class _KnownObject(BaseSubscriber):
             future.meta.provide_object_etag(self._etag)
 
 
+class _KeptOpen:
+    """The caller's file object as s3transfer sees it: s3transfer closes the
+    body of a PutObject when done, which would end the caller's file and
+    every later attempt."""
+
+    def __init__(self, fileobj: IO[bytes]) -> None:
+        self._fileobj = fileobj
+
+    def read(self, size: int = -1) -> bytes:
+        return self._fileobj.read(size)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._fileobj.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._fileobj.tell()
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        """Left to the caller."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
 def upload(
     client: Any, source: UploadSource, bucket: str, key: str, config: TransferConfig
 ) -> None:
     """Store source under bucket/key, multipart at config's threshold."""
     source.rewind()
-    target = source.filename if source.filename is not None else source.fileobj
+    target: str | _KeptOpen
+    if source.filename is not None:
+        target = source.filename
+    else:
+        assert source.fileobj is not None
+        target = _KeptOpen(source.fileobj)
     with TransferManager(client, config) as manager:
-        manager.upload(
-            target, bucket, key, subscribers=[_KnownObject(source.size)]
-        ).result()
+        manager.upload(target, bucket, key, subscribers=[_KnownObject(source.size)]).result()
 
 
 def download_to_memory(
@@ -91,5 +127,9 @@ def copy(
     copy_source = {"Bucket": source["Bucket"], "Key": source["Key"]}
     with TransferManager(client, copy_config) as manager:
         manager.copy(
-            copy_source, bucket, key, extra_args, subscribers=[_KnownObject(size)]
+            copy_source,
+            bucket,
+            key,
+            extra_args,
+            subscribers=[_KnownObject(size, source["ETag"])],
         ).result()

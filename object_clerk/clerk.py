@@ -86,7 +86,11 @@ class ObjectClerk:
         self.endpoint_url = f"{'https' if use_ssl else 'http'}://{host}:{port}"
         self._s3 = RetryingClient(
             make_s3_client(
-                self.endpoint_url, access_key, secret_key, self._settings.client_config, verify
+                self.endpoint_url,
+                access_key,
+                secret_key,
+                self._settings.client_config,
+                verify,
             ),
             self._policy,
         )
@@ -211,7 +215,12 @@ class ObjectClerk:
             part_size = self._source_part_size(src_bucket, src_key, head, etag)
             source = {**head, "Bucket": src_bucket, "Key": src_key}
             _transfer.copy(
-                self._s3, source, dst_bucket, dst_key, part_size, self._settings.upload_config
+                self._s3,
+                source,
+                dst_bucket,
+                dst_key,
+                part_size,
+                self._settings.upload_config,
             )
             if verify_checksum:
                 self._check_stored(dst_bucket, dst_key, etag, f"copy of {source_name}")

@@ -124,9 +124,7 @@ def bucket(make_bucket: Callable[[], str]) -> str:
 
 
 @pytest.fixture
-def make_clerk(
-    endpoint: Endpoint, monkeypatch: pytest.MonkeyPatch
-) -> Callable[..., ObjectClerk]:
+def make_clerk(endpoint: Endpoint, monkeypatch: pytest.MonkeyPatch) -> Callable[..., ObjectClerk]:
     """Clerks on the endpoint with zero retry delays and a 5 MiB threshold;
     keyword arguments override constructor arguments, env= the environment."""
 
@@ -134,19 +132,19 @@ def make_clerk(
         settings = {"MULTIPART_THRESHOLD": str(TEST_THRESHOLD), **(env or {})}
         for name, value in settings.items():
             monkeypatch.setenv(name, value)
-        arguments: dict[str, Any] = dict(
-            host=endpoint.host,
-            port=endpoint.port,
-            access_key=endpoint.access_key,
-            secret_key=endpoint.secret_key,
-            retry_delay=0,
-            retry_backoff=1,
-            retry_jitter=0,
-            retry_max_delay=0,
-            retry_tries=3,
-            use_ssl=endpoint.use_ssl,
-            verify=os.environ.get("CA_BUNDLE") or None,
-        )
+        arguments: dict[str, Any] = {
+            "host": endpoint.host,
+            "port": endpoint.port,
+            "access_key": endpoint.access_key,
+            "secret_key": endpoint.secret_key,
+            "retry_delay": 0,
+            "retry_backoff": 1,
+            "retry_jitter": 0,
+            "retry_max_delay": 0,
+            "retry_tries": 3,
+            "use_ssl": endpoint.use_ssl,
+            "verify": os.environ.get("CA_BUNDLE") or None,
+        }
         arguments.update(overrides)
         return ObjectClerk(**arguments)
 

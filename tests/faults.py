@@ -28,7 +28,14 @@ ERROR_BODY = (
 )
 
 # What each fault does instead of (or to) the request.
-REQUEST_FAULTS = ("refused", "closed", "read_timeout", "slowdown", "internal_error", "corrupt_request")
+REQUEST_FAULTS = (
+    "refused",
+    "closed",
+    "read_timeout",
+    "slowdown",
+    "internal_error",
+    "corrupt_request",
+)
 RESPONSE_FAULTS = ("cut_body", "corrupt_body")
 
 

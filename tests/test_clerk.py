@@ -91,7 +91,7 @@ def test_an_empty_upload_is_refused_and_nothing_stored(
 
 
 def test_an_unreadable_path_is_named(clerk: ObjectClerk, bucket: str, tmp_path: Path) -> None:
-    with pytest.raises(ObjectSaveException, match="missing.fits"):
+    with pytest.raises(ObjectSaveException, match=r"missing\.fits"):
         clerk.upload_object(tmp_path / "missing.fits", bucket, "k")
 
 
@@ -140,8 +140,11 @@ def test_get_uses_the_download_config_for_ranged_parts(
     make_clerk: Callable[..., ObjectClerk], s3: Any, bucket: str
 ) -> None:
     s3.put_object(Bucket=bucket, Key="k", Body=BIG)
-    clerk = make_clerk(env={"S3_DOWNLOAD_CONFIG": '{"multipart_threshold": 5242880, '
-                                                   '"multipart_chunksize": 5242880}'})
+    clerk = make_clerk(
+        env={
+            "S3_DOWNLOAD_CONFIG": '{"multipart_threshold": 5242880, "multipart_chunksize": 5242880}'
+        }
+    )
     faults = inject(clerk)
     assert clerk.get_object(bucket, "k") == BIG
     assert faults.sent["GetObject"] == 3  # three ranged GETs of 5 MiB
@@ -158,7 +161,11 @@ def test_get_object_info_returns_lower_case_headers(
     clerk: ObjectClerk, s3: Any, bucket: str
 ) -> None:
     s3.put_object(
-        Bucket=bucket, Key="k", Body=SMALL, ContentType="image/fits", Metadata={"frame": "7"}
+        Bucket=bucket,
+        Key="k",
+        Body=SMALL,
+        ContentType="image/fits",
+        Metadata={"frame": "7"},
     )
     info = clerk.get_object_info(bucket, "k")
     assert info["etag"].strip('"') == hashlib.md5(SMALL).hexdigest()
@@ -241,7 +248,11 @@ def test_a_copy_that_does_not_match_is_removed_and_reported(
 @pytest.mark.parametrize("verify", [True, False])
 @pytest.mark.parametrize("data", [SMALL, BIG], ids=["single", "multipart"])
 def test_move_copies_then_deletes_the_source(
-    clerk: ObjectClerk, s3: Any, make_bucket: Callable[[], str], data: bytes, verify: bool
+    clerk: ObjectClerk,
+    s3: Any,
+    make_bucket: Callable[[], str],
+    data: bytes,
+    verify: bool,
 ) -> None:
     source, target = make_bucket(), make_bucket()
     clerk.upload_object(data, source, "k")

@@ -66,17 +66,18 @@ def test_connection_failures(error: Exception) -> None:
 
 def test_s3transfer_retries_exceeded_is_translated_by_its_last_failure() -> None:
     last = ReadTimeoutError(endpoint_url="http://127.0.0.1:9")
-    with pytest.raises(ObjectClerkConnectionException) as raised:
-        with translated_errors("get_object b/k"):
-            raise RetriesExceededError(last)
+    with (
+        pytest.raises(ObjectClerkConnectionException) as raised,
+        translated_errors("get_object b/k"),
+    ):
+        raise RetriesExceededError(last)
     assert raised.value.__cause__ is last
 
 
 def test_the_original_error_is_the_cause() -> None:
     original = client_error("NoSuchKey", 404)
-    with pytest.raises(ObjectNotFoundException) as raised:
-        with translated_errors("get_object b/k"):
-            raise original
+    with pytest.raises(ObjectNotFoundException) as raised, translated_errors("get_object b/k"):
+        raise original
     assert raised.value.__cause__ is original
 
 
@@ -92,6 +93,5 @@ def test_local_read_failures_are_save_failures() -> None:
 def test_clerk_exceptions_and_bugs_pass_unchanged() -> None:
     mine = ObjectNotFoundException("x")
     assert translate(mine, "y") is mine
-    with pytest.raises(KeyError):
-        with translated_errors("x"):
-            raise KeyError("a bug stays a bug")
+    with pytest.raises(KeyError), translated_errors("x"):
+        raise KeyError("a bug stays a bug")

@@ -25,7 +25,12 @@ def test_part_size_is_raised_to_stay_within_10000_parts() -> None:
 
 @pytest.mark.parametrize(
     ("size", "part_size"),
-    [(40 * MiB + 3, 8 * MiB), (30 * MiB, 5 * MiB), (31 * MiB, 15 * MiB), (100 * MiB, 64 * MiB)],
+    [
+        (40 * MiB + 3, 8 * MiB),
+        (30 * MiB, 5 * MiB),
+        (31 * MiB, 15 * MiB),
+        (100 * MiB, 64 * MiB),
+    ],
 )
 def test_candidates_include_the_usual_tool_part_sizes(size: int, part_size: int) -> None:
     parts = part_count(size, part_size)

@@ -22,7 +22,10 @@ from object_clerk._retry import RetryPolicy, is_transient
 
 def client_error(code: str, status: int) -> ClientError:
     return ClientError(
-        {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        {
+            "Error": {"Code": code, "Message": "m"},
+            "ResponseMetadata": {"HTTPStatusCode": status},
+        },
         "GetObject",
     )
 
@@ -86,7 +89,7 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 
 def policy(**changes: Any) -> RetryPolicy:
-    settings: dict[str, Any] = dict(delay=0, backoff=1, jitter=0, max_delay=0, tries=3)
+    settings: dict[str, Any] = {"delay": 0, "backoff": 1, "jitter": 0, "max_delay": 0, "tries": 3}
     settings.update(changes)
     return RetryPolicy(**settings)
 

@@ -3,7 +3,11 @@
 import pytest
 from botocore.config import Config
 
-from object_clerk import ObjectClerk, ObjectClerkConfigurationException, ObjectClerkException
+from object_clerk import (
+    ObjectClerk,
+    ObjectClerkConfigurationException,
+    ObjectClerkException,
+)
 from object_clerk._settings import DEFAULT_MULTIPART_THRESHOLD, settings_from_env
 
 
@@ -34,7 +38,10 @@ def test_upload_config_multipart_keys_are_discarded_others_kept() -> None:
         }
     )
     config = settings.upload_config
-    assert (config.multipart_threshold, config.multipart_chunksize) == (6000000, 6000000)
+    assert (config.multipart_threshold, config.multipart_chunksize) == (
+        6000000,
+        6000000,
+    )
     assert config.max_concurrency == 3
 
 
@@ -49,7 +56,10 @@ def test_download_config_is_its_own() -> None:
 
 def test_client_config_overrides_defaults_key_by_key() -> None:
     settings = settings_from_env(
-        {"S3_CLIENT_CONFIG": '{"read_timeout": 5, "request_checksum_calculation": "when_supported"}'}
+        {
+            "S3_CLIENT_CONFIG": '{"read_timeout": 5, '
+            '"request_checksum_calculation": "when_supported"}'
+        }
     )
     config: Config = settings.client_config
     assert config.read_timeout == 5
@@ -65,10 +75,26 @@ def test_client_config_overrides_defaults_key_by_key() -> None:
         ("MULTIPART_THRESHOLD", "5MB", "MULTIPART_THRESHOLD must be a whole number"),
         ("S3_CLIENT_CONFIG", "{not json", "S3_CLIENT_CONFIG is not valid JSON"),
         ("S3_CLIENT_CONFIG", "[1, 2]", "S3_CLIENT_CONFIG must be a JSON object"),
-        ("S3_CLIENT_CONFIG", '{"no_such_option": 1}', "S3_CLIENT_CONFIG is not accepted.*no_such"),
-        ("S3_UPLOAD_CONFIG", '{"no_such_option": 1}', "S3_UPLOAD_CONFIG is not accepted"),
-        ("S3_UPLOAD_CONFIG", '{"max_concurrency": 0}', "S3_UPLOAD_CONFIG is not accepted"),
-        ("S3_DOWNLOAD_CONFIG", '{"max_concurrency": "x"}', "S3_DOWNLOAD_CONFIG is not accepted"),
+        (
+            "S3_CLIENT_CONFIG",
+            '{"no_such_option": 1}',
+            "S3_CLIENT_CONFIG is not accepted.*no_such",
+        ),
+        (
+            "S3_UPLOAD_CONFIG",
+            '{"no_such_option": 1}',
+            "S3_UPLOAD_CONFIG is not accepted",
+        ),
+        (
+            "S3_UPLOAD_CONFIG",
+            '{"max_concurrency": 0}',
+            "S3_UPLOAD_CONFIG is not accepted",
+        ),
+        (
+            "S3_DOWNLOAD_CONFIG",
+            '{"max_concurrency": "x"}',
+            "S3_DOWNLOAD_CONFIG is not accepted",
+        ),
         ("S3_DOWNLOAD_CONFIG", "null", "S3_DOWNLOAD_CONFIG must be a JSON object"),
     ],
 )
@@ -78,7 +104,9 @@ def test_bad_values_name_the_variable(name: str, value: str, message: str) -> No
     assert isinstance(raised.value, ObjectClerkException)
 
 
-def test_environment_is_read_when_a_clerk_is_made(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_environment_is_read_when_a_clerk_is_made(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("MULTIPART_THRESHOLD", "7340032")
     first = ObjectClerk("127.0.0.1", 9, "key", "secret", 0, 1, 0, 0, 1)
     monkeypatch.setenv("MULTIPART_THRESHOLD", "not a number")

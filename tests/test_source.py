@@ -70,7 +70,7 @@ def test_empty_data_is_refused(empty: object, tmp_path: Path) -> None:
 
 def test_a_missing_file_is_named(tmp_path: Path) -> None:
     missing = tmp_path / "no-such-file.fits"
-    with pytest.raises(ObjectSaveException, match="no-such-file.fits"):
+    with pytest.raises(ObjectSaveException, match=r"no-such-file\.fits"):
         read_all(missing)
 
 
@@ -86,6 +86,8 @@ def test_unsupported_types_are_type_errors(wrong: object) -> None:
 
 
 def test_text_files_are_type_errors(data_file: Path) -> None:
-    with data_file.open("r", encoding="latin-1") as text:
-        with pytest.raises(TypeError, match="binary mode"):
-            read_all(text)
+    with (
+        data_file.open("r", encoding="latin-1") as text,
+        pytest.raises(TypeError, match="binary mode"),
+    ):
+        read_all(text)
