@@ -8,6 +8,7 @@ ObjectClerkConfigurationException naming the variable.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from collections.abc import Mapping
@@ -53,7 +54,10 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
     S3_UPLOAD_CONFIG and S3_DOWNLOAD_CONFIG."""
     env = os.environ if environ is None else environ
     threshold = _positive_int(env, "MULTIPART_THRESHOLD", DEFAULT_MULTIPART_THRESHOLD)
-    client_options = {**DEFAULT_CLIENT_CONFIG, **_json_object(env, "S3_CLIENT_CONFIG")}
+    # A deep copy: botocore fills in the nested retries dict of a client's config.
+    client_options = copy.deepcopy(
+        {**DEFAULT_CLIENT_CONFIG, **_json_object(env, "S3_CLIENT_CONFIG")}
+    )
     upload_options = {
         key: value
         for key, value in _json_object(env, "S3_UPLOAD_CONFIG").items()

@@ -113,3 +113,10 @@ def test_environment_is_read_when_a_clerk_is_made(
     with pytest.raises(ObjectClerkConfigurationException, match="MULTIPART_THRESHOLD"):
         ObjectClerk("127.0.0.1", 9, "key", "secret", 0, 1, 0, 0, 1)
     assert first._settings.multipart_threshold == 7340032
+
+
+def test_clerks_do_not_share_or_change_the_defaults() -> None:
+    first = ObjectClerk("127.0.0.1", 9, "key", "secret", 0, 1, 0, 0, 1)
+    second = settings_from_env({})
+    assert second.client_config.retries == {"max_attempts": 0}
+    assert first._settings.client_config.retries is not second.client_config.retries
