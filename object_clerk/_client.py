@@ -7,12 +7,15 @@ in the s3transfer managers it hands the client to, so that each request
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import boto3
 from botocore.config import Config
 
 from object_clerk._retry import RetryPolicy
+
+T = TypeVar("T")
 
 
 def make_s3_client(
@@ -53,6 +56,10 @@ class RetryingClient:
     def raw(self) -> Any:
         """The boto3 client itself, without retries."""
         return self._client
+
+    def retried(self, function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Call function (which makes requests with raw) under the policy."""
+        return self._policy.call(function, *args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._client, name)

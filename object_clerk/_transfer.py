@@ -1,4 +1,4 @@
-"""Moving bytes: uploads, downloads and server-side copies, done by
+"""Moving bytes: uploads and server-side copies, done by
 s3transfer's managers over the retrying client.
 
 s3transfer splits, parallelises and reassembles; the client it is given
@@ -91,16 +91,6 @@ def upload(
         target = _KeptOpen(source.fileobj)
     with TransferManager(client, config) as manager:
         manager.upload(target, bucket, key, subscribers=[_KnownObject(source.size)]).result()
-
-
-def download_to_memory(
-    client: Any, bucket: str, key: str, size: int, etag: str, config: TransferConfig
-) -> bytes:
-    """The object's bytes, fetched in ranged parts at config's threshold."""
-    buffer = io.BytesIO()
-    with TransferManager(client, config) as manager:
-        manager.download(bucket, key, buffer, subscribers=[_KnownObject(size, etag)]).result()
-    return buffer.getvalue()  # shares the buffer: no second copy
 
 
 def copy(

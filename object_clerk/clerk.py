@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from object_clerk import _transfer
+from object_clerk import _download, _transfer
 from object_clerk._checksum import Etag, etag_of
 from object_clerk._client import RetryingClient, make_s3_client
 from object_clerk._errors import translated_errors
@@ -119,7 +119,7 @@ class ObjectClerk:
 
         def fetch() -> bytes:
             head = self._s3.head_object(Bucket=bucket, Key=key)
-            data = _transfer.download_to_memory(
+            data = _download.into_memory(
                 self._s3,
                 bucket,
                 key,

@@ -247,3 +247,16 @@ def test_an_upload_that_stays_damaged_leaves_nothing(
     with pytest.raises(ObjectVerificationException):
         clerk.upload_object(data, bucket, "k")
     assert stored_keys(s3, bucket) == []
+
+
+def test_a_body_that_keeps_being_cut_off_ends_after_retry_tries(
+    make_clerk: Callable[..., ObjectClerk], s3: Any, bucket: str
+) -> None:
+    prepare(s3, bucket)
+    clerk = make_clerk(retry_tries=4)
+    faults = inject(clerk)
+    faults.fail("GetObject", "cut_body", times=1000)
+    with pytest.raises(ObjectClerkConnectionException) as raised:
+        clerk.get_object(bucket, "small")
+    assert faults.sent["GetObject"] == 4
+    assert isinstance(raised.value.__cause__, BotoCoreError)
