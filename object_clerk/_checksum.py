@@ -8,7 +8,7 @@ ETag of a multipart object depends on the part size.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 Buffer = bytes | bytearray | memoryview
@@ -68,12 +68,17 @@ class EtagHasher:
         digests = list(self._part_digests)
         if self._part_filled or not digests:
             digests.append(self._part.digest())
-        return Etag(hashlib.md5(b"".join(digests)).hexdigest(), len(digests))
+        return multipart_etag(digests)
 
     def _close_part(self) -> None:
         self._part_digests.append(self._part.digest())
         self._part = hashlib.md5()
         self._part_filled = 0
+
+
+def multipart_etag(part_digests: Sequence[bytes]) -> Etag:
+    """The ETag of a multipart object from the MD5 digests of its parts."""
+    return Etag(hashlib.md5(b"".join(part_digests)).hexdigest(), len(part_digests))
 
 
 def etag_of(chunks: Iterable[Buffer], part_size: int | None) -> Etag:

@@ -1,8 +1,8 @@
 """The data an upload reads from: bytes, a file named by a path, or a
 readable binary file object, seen through one interface.
 
-A source can be read from its start as often as needed: once to compute its
-ETag, once per upload attempt.
+A source can be read from its start as often as needed: once per upload
+attempt.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from object_clerk._checksum import Buffer
 from object_clerk.exceptions import ObjectSaveException
 
 UploadData = bytes | bytearray | memoryview | str | os.PathLike[str] | IO[bytes]
@@ -37,24 +36,6 @@ class UploadSource:
     filename: str | None = None
     fileobj: IO[bytes] | None = None
     start: int = 0
-
-    def chunks(self) -> Iterator[Buffer]:
-        """The bytes of the source, in order, read in bounded chunks."""
-        if self.filename is not None:
-            with open(self.filename, "rb") as file:
-                yield from _read_chunks(file, self.size)
-            return
-        assert self.fileobj is not None
-        if isinstance(self.fileobj, io.BytesIO):
-            view = self.fileobj.getbuffer()
-            try:
-                yield view[self.start : self.start + self.size]
-            finally:
-                del view  # a live buffer export would block resizing the BytesIO
-            return
-        self.rewind()
-        yield from _read_chunks(self.fileobj, self.size)
-        self.rewind()
 
     def rewind(self) -> None:
         if self.fileobj is not None:
@@ -127,13 +108,3 @@ def _is_seekable(fileobj: IO[bytes]) -> bool:
 def _describe(fileobj: IO[bytes]) -> str:
     name = getattr(fileobj, "name", None)
     return f"file {name!r}" if isinstance(name, str) else type(fileobj).__name__
-
-
-def _read_chunks(file: IO[bytes], size: int) -> Iterator[bytes]:
-    remaining = size
-    while remaining > 0:
-        chunk = file.read(min(READ_SIZE, remaining))
-        if not chunk:
-            raise ObjectSaveException(f"the data ended {remaining} bytes early while reading it")
-        remaining -= len(chunk)
-        yield chunk

@@ -3,12 +3,15 @@ s3transfer's managers over the retrying client.
 
 s3transfer splits, parallelises and reassembles; the client it is given
 retries each request. Nothing here checks what was stored: the clerk does
-that afterwards by looking at the store.
+that afterwards by looking at the store, against the ETag an upload returns.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
+import threading
 from collections.abc import Mapping
 from typing import IO, Any, Self
 
@@ -16,7 +19,13 @@ from boto3.s3.transfer import TransferConfig
 from s3transfer.manager import TransferManager
 from s3transfer.subscribers import BaseSubscriber
 
+from object_clerk._checksum import Etag, multipart_etag
+from object_clerk._client import RetryingClient
 from object_clerk._source import UploadSource
+
+# Bodies are hashed in pieces this large: big enough for hashlib to release
+# the GIL, so parts are hashed in parallel.
+HASH_READ_SIZE = 1024 * 1024
 
 # Metadata a multipart copy has to carry over itself (CopyObject keeps it).
 COPIED_HEADERS = (
@@ -78,10 +87,46 @@ class _KeptOpen:
         self.close()
 
 
+class _DigestingClient:
+    """The client of one upload: it computes the MD5 of each PutObject and
+    UploadPart body once, from the bytes s3transfer read to send, sends it
+    as Content-MD5 so that the store refuses a body damaged on the way
+    (BadDigest, retried), and keeps it to reproduce the upload's ETag."""
+
+    def __init__(self, s3: RetryingClient) -> None:
+        self._s3 = s3
+        self._lock = threading.Lock()
+        self._single: bytes | None = None
+        self._parts: dict[int, bytes] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._s3, name)
+
+    def put_object(self, **request: Any) -> Any:
+        digest = _md5_of_body(request["Body"])
+        with self._lock:
+            self._single = digest
+        return self._s3.put_object(ContentMD5=_base64(digest), **request)
+
+    def upload_part(self, **request: Any) -> Any:
+        digest = _md5_of_body(request["Body"])
+        with self._lock:
+            self._parts[request["PartNumber"]] = digest
+        return self._s3.upload_part(ContentMD5=_base64(digest), **request)
+
+    def etag(self) -> Etag:
+        with self._lock:
+            if self._parts:
+                return multipart_etag([self._parts[n] for n in sorted(self._parts)])
+            assert self._single is not None, "nothing was uploaded"
+            return Etag(self._single.hex(), None)
+
+
 def upload(
-    client: Any, source: UploadSource, bucket: str, key: str, config: TransferConfig
-) -> None:
-    """Store source under bucket/key, multipart at config's threshold."""
+    s3: RetryingClient, source: UploadSource, bucket: str, key: str, config: TransferConfig
+) -> Etag:
+    """Store source under bucket/key, multipart at config's threshold; the
+    ETag of the bytes sent, as the store computes it."""
     source.rewind()
     target: str | _KeptOpen
     if source.filename is not None:
@@ -89,8 +134,25 @@ def upload(
     else:
         assert source.fileobj is not None
         target = _KeptOpen(source.fileobj)
+    client = _DigestingClient(s3)
     with TransferManager(client, config) as manager:
         manager.upload(target, bucket, key, subscribers=[_KnownObject(source.size)]).result()
+    return client.etag()
+
+
+def _md5_of_body(body: Any) -> bytes:
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        return hashlib.md5(body).digest()
+    start = body.tell()
+    digest = hashlib.md5()
+    for chunk in iter(lambda: body.read(HASH_READ_SIZE), b""):
+        digest.update(chunk)
+    body.seek(start)
+    return digest.digest()
+
+
+def _base64(digest: bytes) -> str:
+    return base64.b64encode(digest).decode("ascii")
 
 
 def copy(

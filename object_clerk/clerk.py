@@ -182,17 +182,13 @@ class ObjectClerk:
         where = f"{bucket}/{key}"
         with open_source(data) as source, translated_errors(f"upload_object {where}"):
             config = self._settings.upload_config
-            if not verify_checksum:
-                _transfer.upload(self._s3, source, bucket, key, config)
-                return
-            part_size = upload_part_size(source.size, self._settings.multipart_threshold)
-            expected = etag_of(source.chunks(), part_size)
 
             def store() -> None:
-                _transfer.upload(self._s3, source, bucket, key, config)
-                self._check_stored(bucket, key, expected, f"upload of {source.description}")
+                sent = _transfer.upload(self._s3, source, bucket, key, config)
+                if verify_checksum:
+                    self._check_stored(bucket, key, sent, f"upload of {source.description}")
 
-            self._verified(store)
+            self._verified(store) if verify_checksum else store()
 
     def copy_object(
         self,
