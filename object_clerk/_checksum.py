@@ -7,8 +7,10 @@ ETag of a multipart object depends on the part size.
 
 from __future__ import annotations
 
+import base64
 import hashlib
-from collections.abc import Iterable, Sequence
+import zlib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 Buffer = bytes | bytearray | memoryview
@@ -87,3 +89,31 @@ def etag_of(chunks: Iterable[Buffer], part_size: int | None) -> Etag:
     for chunk in chunks:
         hasher.update(chunk)
     return hasher.etag()
+
+
+def _crc_algorithms() -> dict[str, Callable[[Buffer], bytes]]:
+    """Full-object checksums S3 may return, computed by well-kept code only:
+    zlib and hashlib always, CRC32C and CRC64NVME where awscrt (botocore's
+    optional runtime) is installed."""
+    algorithms: dict[str, Callable[[Buffer], bytes]] = {
+        "CRC32": lambda data: zlib.crc32(data).to_bytes(4, "big"),
+        "SHA1": lambda data: hashlib.sha1(data).digest(),
+        "SHA256": lambda data: hashlib.sha256(data).digest(),
+    }
+    try:
+        from awscrt import checksums  # type: ignore[import-not-found]
+    except ImportError:
+        return algorithms
+    algorithms["CRC32C"] = lambda data: checksums.crc32c(data).to_bytes(4, "big")
+    algorithms["CRC64NVME"] = lambda data: checksums.crc64nvme(data).to_bytes(8, "big")
+    return algorithms
+
+
+CHECKSUM_ALGORITHMS = _crc_algorithms()
+
+
+def full_object_checksum(algorithm: str, data: Buffer) -> str | None:
+    """The base64 checksum S3 reports for data, or None when no library
+    here computes that algorithm."""
+    compute = CHECKSUM_ALGORITHMS.get(algorithm)
+    return None if compute is None else base64.b64encode(compute(data)).decode("ascii")

@@ -12,7 +12,6 @@ import base64
 import hashlib
 import io
 import threading
-from collections.abc import Mapping
 from typing import IO, Any, Self
 
 from boto3.s3.transfer import TransferConfig
@@ -22,6 +21,7 @@ from s3transfer.subscribers import BaseSubscriber
 from object_clerk._checksum import Etag, multipart_etag
 from object_clerk._client import RetryingClient
 from object_clerk._source import UploadSource
+from object_clerk._verify import StoredObject
 
 # Bodies are hashed in pieces this large: big enough for hashlib to release
 # the GIL, so parts are hashed in parallel.
@@ -156,32 +156,28 @@ def _base64(digest: bytes) -> str:
 
 
 def copy(
-    client: Any,
-    source: Mapping[str, Any],
+    s3: RetryingClient,
+    source: StoredObject,
     bucket: str,
     key: str,
     part_size: int | None,
     config: TransferConfig,
 ) -> None:
-    """Copy the object described by source (a HEAD answer plus Bucket and
-    Key) server-side: one CopyObject when part_size is None, else
-    UploadPartCopy on part_size boundaries, conditional on its ETag."""
-    size = source["ContentLength"]
+    """Copy source server-side to bucket/key: one CopyObject when part_size
+    is None, else UploadPartCopy on part_size boundaries; every request
+    conditional on the source's ETag (CopySourceIfMatch)."""
     copy_config = TransferConfig(
-        multipart_threshold=size + 1 if part_size is None else 1,
+        multipart_threshold=source.size + 1 if part_size is None else 1,
         multipart_chunksize=part_size or config.multipart_chunksize,
         max_concurrency=config.max_concurrency,
         use_threads=config.use_threads,
     )
-    extra_args = {"CopySourceIfMatch": source["ETag"]}
+    extra_args = {"CopySourceIfMatch": source.raw_etag}
     if part_size is not None:
-        extra_args.update({name: source[name] for name in COPIED_HEADERS if name in source})
-    copy_source = {"Bucket": source["Bucket"], "Key": source["Key"]}
-    with TransferManager(client, copy_config) as manager:
-        manager.copy(
-            copy_source,
-            bucket,
-            key,
-            extra_args,
-            subscribers=[_KnownObject(size, source["ETag"])],
-        ).result()
+        extra_args.update(
+            {name: source.head[name] for name in COPIED_HEADERS if name in source.head}
+        )
+    copy_source = {"Bucket": source.bucket, "Key": source.key}
+    subscriber = _KnownObject(source.size, source.raw_etag)
+    with TransferManager(s3, copy_config) as manager:
+        manager.copy(copy_source, bucket, key, extra_args, subscribers=[subscriber]).result()

@@ -6,8 +6,8 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from object_clerk import _download, _transfer
-from object_clerk._checksum import Etag, etag_of
+from object_clerk import _download, _transfer, _verify
+from object_clerk._checksum import Etag
 from object_clerk._client import RetryingClient, make_s3_client
 from object_clerk._errors import translated_errors
 from object_clerk._layout import candidate_part_sizes, upload_part_size
@@ -15,7 +15,6 @@ from object_clerk._retry import RetryPolicy
 from object_clerk._settings import Settings, settings_from_env
 from object_clerk._source import UploadData, open_source
 from object_clerk.exceptions import (
-    ObjectNotFoundException,
     ObjectSaveException,
     ObjectVerificationException,
 )
@@ -29,6 +28,9 @@ T = TypeVar("T")
 # A transfer whose result does not match its checksum is done again this
 # many times in all before the mismatch is reported.
 VERIFY_ATTEMPTS = 3
+# Where the store does not tell a multipart source's part size, copies try
+# at most this many of the part sizes that give its part count.
+MAX_COPY_LAYOUTS = 4
 
 
 class ObjectClerk:
@@ -114,21 +116,16 @@ class ObjectClerk:
         return dict(response["ResponseMetadata"]["HTTPHeaders"])
 
     def get_object(self, bucket: str, key: str, verify_checksum: bool = True) -> bytes:
-        """The object's bytes, checked against its ETag unless
-        verify_checksum is False."""
+        """The object's bytes, checked against its ETag (and full-object
+        checksum, where the store keeps one) unless verify_checksum is False."""
 
         def fetch() -> bytes:
-            head = self._s3.head_object(Bucket=bucket, Key=key)
+            stored = _verify.head(self._s3, bucket, key)
             data = _download.into_memory(
-                self._s3,
-                bucket,
-                key,
-                head["ContentLength"],
-                head["ETag"],
-                self._settings.download_config,
+                self._s3, bucket, key, stored.size, stored.raw_etag, self._settings.download_config
             )
             if verify_checksum:
-                self._check_bytes(data, Etag.parse(head["ETag"]), f"{bucket}/{key}")
+                _verify.check_bytes(data, stored, [self._own_part_size(stored.size)])
             return data
 
         with translated_errors(f"get_object {bucket}/{key}"):
@@ -206,20 +203,17 @@ class ObjectClerk:
             raise ObjectSaveException(f"cannot copy {source_name} onto itself")
 
         def copy() -> None:
-            head = self._s3.head_object(Bucket=src_bucket, Key=src_key)
-            etag = Etag.parse(head["ETag"])
-            part_size = self._source_part_size(src_bucket, src_key, head, etag)
-            source = {**head, "Bucket": src_bucket, "Key": src_key}
-            _transfer.copy(
-                self._s3,
-                source,
-                dst_bucket,
-                dst_key,
-                part_size,
-                self._settings.upload_config,
-            )
-            if verify_checksum:
-                self._check_stored(dst_bucket, dst_key, etag, f"copy of {source_name}")
+            source = _verify.head(self._s3, src_bucket, src_key)
+            for part_size in self._copy_layouts(source, verify_checksum):
+                _transfer.copy(
+                    self._s3, source, dst_bucket, dst_key, part_size, self._settings.upload_config
+                )
+                if not verify_checksum:
+                    return
+                copied = _verify.head(self._s3, dst_bucket, dst_key)
+                if copied.etag == source.etag:
+                    return
+            self._remove_damaged(copied, f"copy of {source_name}", source.etag)
 
         with translated_errors(f"copy_object {source_name} to {target_name}"):
             self._verified(copy) if verify_checksum else copy()
@@ -252,52 +246,55 @@ class ObjectClerk:
 
     def _verified(self, attempt: Callable[[], T]) -> T:
         """Run attempt again while it ends in a checksum mismatch."""
-        return self._policy.retry(attempt, ObjectVerificationException, tries=VERIFY_ATTEMPTS)
+        return self._policy.retry(attempt, _verify.Mismatch, tries=VERIFY_ATTEMPTS)
 
     def _check_stored(self, bucket: str, key: str, expected: Etag, what: str) -> None:
-        """Compare the ETag the store holds for bucket/key with expected; on a
+        """Compare what the store holds for bucket/key with expected; on a
         mismatch remove the object this call wrote and raise."""
-        stored = Etag.parse(self._s3.head_object(Bucket=bucket, Key=key)["ETag"])
-        if stored == expected:
+        stored = _verify.head(self._s3, bucket, key)
+        if stored.etag == expected:
             return
-        logger.warning("%s: stored ETag %s is not %s; removing it", what, stored, expected)
-        self._s3.delete_object(Bucket=bucket, Key=key)
-        raise ObjectVerificationException(
-            f"{what} to {bucket}/{key}: the store holds ETag {stored}, expected {expected}; "
+        reason = stored.unverifiable_reason()
+        if reason is not None:
+            raise ObjectVerificationException(
+                f"{what} to {stored.name} was stored but cannot be verified: {reason}; "
+                f"{_verify.SKIP_HINT}"
+            )
+        self._remove_damaged(stored, what, expected)
+
+    def _remove_damaged(self, stored: _verify.StoredObject, what: str, expected: Etag) -> None:
+        logger.warning(
+            "%s: %s has ETag %s, not %s; removing it", what, stored.name, stored.etag, expected
+        )
+        self._s3.delete_object(Bucket=stored.bucket, Key=stored.key)
+        raise _verify.Mismatch(
+            f"{what} to {stored.name}: the store holds ETag {stored.etag}, expected {expected}; "
             "the damaged object was removed"
         )
 
-    def _check_bytes(self, data: bytes, expected: Etag, where: str) -> None:
-        """Raise unless data reproduces expected with some part layout."""
-        if expected.parts is None:
-            part_sizes: list[int | None] = [None]
-        else:
-            own = upload_part_size(len(data), self._settings.multipart_threshold)
-            part_sizes = list(candidate_part_sizes(len(data), expected.parts, [own]))
-        for part_size in part_sizes:
-            if etag_of([data], part_size) == expected:
-                return
-        if expected.parts is not None and len(expected.digest) != 32:
-            raise ObjectVerificationException(
-                f"{where}: ETag {expected} is not an MD5, so the object cannot be verified; "
-                "verify_checksum=False skips verification"
-            )
-        raise ObjectVerificationException(
-            f"{where}: the bytes received do not match the stored ETag {expected}"
-        )
+    def _own_part_size(self, size: int) -> int | None:
+        """The part size this clerk's uploads use for size bytes."""
+        return upload_part_size(size, self._settings.multipart_threshold)
 
-    def _source_part_size(
-        self, bucket: str, key: str, head: dict[str, Any], etag: Etag
-    ) -> int | None:
-        """The part size that reproduces the source's ETag when copied part for
-        part; None for a single-part source (copied by one CopyObject)."""
-        if etag.parts is None:
-            return None
-        size = head["ContentLength"]
-        own = upload_part_size(size, self._settings.multipart_threshold)
-        candidates = candidate_part_sizes(size, etag.parts, [own])
-        if not candidates:
-            raise ObjectNotFoundException(
-                f"{bucket}/{key}: no part layout gives {etag.parts} parts for {size} bytes"
+    def _copy_layouts(self, source: _verify.StoredObject, verify: bool) -> list[int | None]:
+        """Part sizes to copy source with, most likely first: None (one
+        CopyObject) for a single-part source; for a multipart one, part 1's
+        size where the store tells it, else the sizes that give its part count."""
+        reason = source.unverifiable_reason()
+        if verify and reason is not None:
+            raise ObjectVerificationException(
+                f"{source.name} cannot be copied verifiably: {reason}; {_verify.SKIP_HINT}"
             )
-        return candidates[0]
+        if source.etag.parts is None:
+            return [None]
+        first = _verify.first_part_size(self._s3, source)
+        if first is not None:
+            return [first]
+        own = self._own_part_size(source.size)
+        layouts = candidate_part_sizes(source.size, source.etag.parts, [own])[:MAX_COPY_LAYOUTS]
+        if not layouts:
+            raise ObjectVerificationException(
+                f"{source.name} cannot be copied verifiably: no part size splits its "
+                f"{source.size} bytes into {source.etag.parts} parts; {_verify.SKIP_HINT}"
+            )
+        return list(layouts)

@@ -66,11 +66,18 @@ class FaultInjector:
     def __init__(self, client: Any) -> None:
         self._lock = threading.Lock()
         self._plans: dict[str, _Plan] = {}
+        self._rewrites: dict[str, dict[str, str]] = {}
         self.sent: Counter[str] = Counter()
         events = client.meta.events
         events.register("before-send.s3", self._before_send)
         events.register("after-call.s3", self._after_call)
         self._endpoint = client.meta.endpoint_url
+
+    def rewrite(self, operation: str, field: str, value: str) -> None:
+        """Answers of operation report value as field from now on, as a store
+        with that behaviour would (a non-MD5 ETag, another checksum)."""
+        with self._lock:
+            self._rewrites.setdefault(operation, {})[field] = value
 
     def fail(self, operation: str, fault: str, times: int = 1, skip: int = 0) -> None:
         if fault not in REQUEST_FAULTS + RESPONSE_FAULTS:
@@ -110,6 +117,8 @@ class FaultInjector:
         return None
 
     def _after_call(self, parsed: dict[str, Any], model: Any, **kwargs: Any) -> None:
+        with self._lock:
+            parsed.update(self._rewrites.get(model.name, {}))
         if "Body" not in parsed:
             return
         fault = self._take(model.name, RESPONSE_FAULTS)

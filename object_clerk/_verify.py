@@ -1,0 +1,138 @@
+"""What the store holds for an object, and whether bytes match it.
+
+An ETag is checked by reproducing it: the MD5 of a single-part object, or
+the MD5 of the part MD5s of a multipart one, for which the part size has to
+be found (see _layout). Where the store also reports a full-object checksum
+(CRC32, SHA-256...) it is checked too. An ETag that is not an MD5 of the
+content (SSE-KMS, SSE-C) cannot be checked, and saying so is the answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from object_clerk._checksum import Etag, etag_of, full_object_checksum
+from object_clerk._client import RetryingClient
+from object_clerk._layout import candidate_part_sizes
+from object_clerk.exceptions import ObjectVerificationException
+
+CHECKSUM_FIELDS = {
+    "ChecksumCRC32": "CRC32",
+    "ChecksumCRC32C": "CRC32C",
+    "ChecksumCRC64NVME": "CRC64NVME",
+    "ChecksumSHA1": "SHA1",
+    "ChecksumSHA256": "SHA256",
+}
+SKIP_HINT = "verify_checksum=False skips verification"
+
+
+class Mismatch(ObjectVerificationException):
+    """Bytes and checksum disagree: doing the transfer again may heal it."""
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """An object as a HEAD describes it."""
+
+    bucket: str
+    key: str
+    size: int
+    raw_etag: str
+    etag: Etag
+    head: Mapping[str, Any] = field(repr=False)
+
+    @classmethod
+    def from_head(cls, bucket: str, key: str, head: Mapping[str, Any]) -> StoredObject:
+        raw = head.get("ETag") or ""
+        return cls(bucket, key, head["ContentLength"], raw, Etag.parse(raw), head)
+
+    @property
+    def name(self) -> str:
+        return f"{self.bucket}/{self.key}"
+
+    def full_object_checksums(self) -> dict[str, str]:
+        """Algorithm -> base64 value, for checksums that cover the whole
+        object (a composite checksum of a multipart upload does not)."""
+        declared = self.head.get("ChecksumType")
+        if declared is not None and declared != "FULL_OBJECT":
+            return {}
+        if declared is None and self.etag.parts is not None:
+            return {}  # a multipart object's checksum of unknown type
+        return {
+            algorithm: self.head[name]
+            for name, algorithm in CHECKSUM_FIELDS.items()
+            if self.head.get(name) and "-" not in self.head[name]
+        }
+
+    def unverifiable_reason(self) -> str | None:
+        if len(self.etag.digest) != 32 or not _is_hex(self.etag.digest):
+            return f"its ETag {self.raw_etag or '(empty)'} is not an MD5"
+        if self.head.get("SSECustomerAlgorithm"):
+            return "it is encrypted with a customer key (SSE-C), so its ETag is not its MD5"
+        if str(self.head.get("ServerSideEncryption", "")).startswith("aws:kms"):
+            return "it is encrypted with KMS (SSE-KMS), so its ETag is not its MD5"
+        return None
+
+
+def head(s3: RetryingClient, bucket: str, key: str) -> StoredObject:
+    """HEAD the object, asking for its checksums where the store keeps them."""
+    response = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+    return StoredObject.from_head(bucket, key, response)
+
+
+def first_part_size(s3: RetryingClient, stored: StoredObject) -> int | None:
+    """The size of part 1 of a multipart object, from a HEAD with
+    PartNumber=1, or None where the store ignores PartNumber (Ceph RGW
+    answers with the whole object and no parts count)."""
+    response = s3.head_object(Bucket=stored.bucket, Key=stored.key, PartNumber=1)
+    if response.get("PartsCount") != stored.etag.parts:
+        return None
+    size = response["ContentLength"]
+    return size if stored.etag.parts == 1 or size < stored.size else None
+
+
+def check_bytes(
+    data: memoryview | bytes, stored: StoredObject, hints: Iterable[int | None]
+) -> None:
+    """Raise unless data is what stored describes: Mismatch when it is not,
+    ObjectVerificationException when it cannot be told."""
+    reason = stored.unverifiable_reason()
+    if reason is not None and not stored.full_object_checksums():
+        raise ObjectVerificationException(
+            f"{stored.name} cannot be verified: {reason}; {SKIP_HINT}"
+        )
+    for algorithm, expected in stored.full_object_checksums().items():
+        actual = full_object_checksum(algorithm, data)
+        if actual is not None and actual != expected:
+            raise Mismatch(
+                f"{stored.name}: the bytes received have {algorithm} {actual}, "
+                f"the store holds {expected}"
+            )
+    if reason is not None:
+        return  # verified by a full-object checksum above
+    if stored.etag.parts is None:
+        layouts: list[int | None] = [None]
+    else:
+        layouts = list(candidate_part_sizes(stored.size, stored.etag.parts, hints))
+    if any(etag_of([data], part_size) == stored.etag for part_size in layouts):
+        return
+    if not layouts:
+        raise ObjectVerificationException(
+            f"{stored.name} cannot be verified: no part size splits {stored.size} bytes "
+            f"into {stored.etag.parts} parts as its ETag {stored.etag} says; {SKIP_HINT}"
+        )
+    raise Mismatch(
+        f"{stored.name}: the bytes received do not match the stored ETag {stored.etag} "
+        f"(tried part layouts {_describe(layouts)}); if the object was written with an "
+        f"unusual part size, {SKIP_HINT}"
+    )
+
+
+def _is_hex(text: str) -> bool:
+    return all(c in "0123456789abcdef" for c in text)
+
+
+def _describe(layouts: list[int | None]) -> str:
+    return ", ".join("single part" if size is None else f"{size} bytes" for size in layouts)
