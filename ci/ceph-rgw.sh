@@ -61,17 +61,18 @@ fail() {
 }
 
 # wait_for SECONDS DESCRIPTION "LOG..." COMMAND...: run COMMAND every half
-# second until it succeeds; after SECONDS give up, print the logs, exit 1.
-# COMMAND must itself be bounded (timeout / --connect-timeout).
+# second until it succeeds; after SECONDS give up, print the last attempt's
+# output and the logs, exit 1. COMMAND must itself be bounded (timeout /
+# --connect-timeout).
 wait_for() {
     local limit=$1 what=$2 logs=$3
     shift 3
-    local deadline=$((SECONDS + limit))
+    local deadline=$((SECONDS + limit)) out=$STATE_DIR/log/last-attempt.out
     log "waiting for $what (up to ${limit}s)"
-    until "$@" >/dev/null 2>&1; do
+    until "$@" >"$out" 2>&1; do
         if ((SECONDS >= deadline)); then
             # shellcheck disable=SC2086  # logs is a space separated list of paths
-            fail "$what: not ready after ${limit}s" $logs
+            fail "$what: not ready after ${limit}s" "$out" $logs
         fi
         sleep 0.5
     done
@@ -280,6 +281,11 @@ s3 = boto3.client(
     verify=os.environ["S3_VERIFY"] if endpoint.startswith("https") else None,
     config=Config(
         s3={"addressing_style": "path"},
+        # boto3 >= 1.36 by default sends PUT bodies over https as aws-chunked
+        # with a trailing CRC32 checksum, which RGW 16 (pacific) rejects with
+        # 411 Length Required. The probe checks the gateway, not that.
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
         connect_timeout=5,
         read_timeout=20,
         retries={"max_attempts": 1},

@@ -15,9 +15,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from boto3.s3.transfer import TransferConfig
-from botocore.exceptions import IncompleteReadError
+from botocore.exceptions import ClientError, IncompleteReadError
 
 from object_clerk._client import RetryingClient
+from object_clerk._verify import Mismatch
 from object_clerk.exceptions import ObjectVerificationException
 
 Range = tuple[int, int]  # [start, end)
@@ -75,7 +76,12 @@ def _read_range(
     request: dict[str, Any] = {"Bucket": bucket, "Key": key, "IfMatch": etag}
     if (start, end) != (0, size):
         request["Range"] = f"bytes={start}-{end - 1}"
-    response = client.get_object(**request)
+    try:
+        response = client.get_object(**request)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
+            raise Mismatch(f"{bucket}/{key} changed while it was read") from error
+        raise
     body = response["Body"]
     try:
         if response["ContentLength"] != end - start:

@@ -17,6 +17,8 @@ MiB = 1024 * 1024
 # s3cmd (15 MiB), minio clients (16 MiB multiples), rclone and others.
 USUAL_PART_SIZES = tuple(n * MiB for n in (5, 8, 15, 16, 64, 100, 128, 256, 512))
 POWERS_OF_TWO = tuple(2**n for n in range(20, 33))  # 1 MiB .. 4 GiB
+# Each guess costs a pass of MD5 over the object: few are tried.
+MAX_WHOLE_MIB_GUESSES = 8
 
 
 def upload_part_size(size: int, threshold: int) -> int | None:
@@ -37,14 +39,16 @@ def part_count(size: int, part_size: int) -> int:
 
 def candidate_part_sizes(size: int, parts: int, hints: Iterable[int | None] = ()) -> list[int]:
     """Part sizes that split size bytes into exactly parts parts, the hints
-    (sizes known or likely for this object) first, then the usual ones."""
+    (sizes known or likely for this object) first, then the usual ones, then
+    every whole number of MiB that fits, when there are few of them."""
     even = -(-size // parts)
+    whole_mib = range(-(-even // MiB) * MiB, size if parts == 1 else -(-size // (parts - 1)), MiB)
     guesses = [
         *hints,
         *USUAL_PART_SIZES,
         *POWERS_OF_TWO,
         even,
-        -(-even // MiB) * MiB,  # even split rounded up to whole MiB
+        *(whole_mib if len(whole_mib) <= MAX_WHOLE_MIB_GUESSES else whole_mib[:1]),
     ]
     found: list[int] = []
     for guess in guesses:

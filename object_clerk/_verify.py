@@ -93,16 +93,23 @@ def first_part_size(s3: RetryingClient, stored: StoredObject) -> int | None:
     return size if stored.etag.parts == 1 or size < stored.size else None
 
 
-def check_bytes(
-    data: memoryview | bytes, stored: StoredObject, hints: Iterable[int | None]
-) -> None:
-    """Raise unless data is what stored describes: Mismatch when it is not,
-    ObjectVerificationException when it cannot be told."""
+def ensure_verifiable(stored: StoredObject) -> None:
+    """Raise ObjectVerificationException before any transfer when nothing
+    the store reports can verify the object's bytes."""
     reason = stored.unverifiable_reason()
     if reason is not None and not stored.full_object_checksums():
         raise ObjectVerificationException(
             f"{stored.name} cannot be verified: {reason}; {SKIP_HINT}"
         )
+
+
+def check_bytes(
+    data: memoryview | bytes, stored: StoredObject, hints: Iterable[int | None]
+) -> None:
+    """Raise unless data is what stored describes: Mismatch when it is not,
+    ObjectVerificationException when it cannot be told."""
+    ensure_verifiable(stored)
+    reason = stored.unverifiable_reason()
     for algorithm, expected in stored.full_object_checksums().items():
         actual = full_object_checksum(algorithm, data)
         if actual is not None and actual != expected:

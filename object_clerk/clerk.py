@@ -121,11 +121,13 @@ class ObjectClerk:
 
         def fetch() -> bytes:
             stored = _verify.head(self._s3, bucket, key)
+            if verify_checksum:
+                _verify.ensure_verifiable(stored)
             data = _download.into_memory(
                 self._s3, bucket, key, stored.size, stored.raw_etag, self._settings.download_config
             )
             if verify_checksum:
-                _verify.check_bytes(data, stored, [self._own_part_size(stored.size)])
+                _verify.check_bytes(data, stored, self._part_size_hints(stored))
             return data
 
         with translated_errors(f"get_object {bucket}/{key}"):
@@ -275,6 +277,13 @@ class ObjectClerk:
     def _own_part_size(self, size: int) -> int | None:
         """The part size this clerk's uploads use for size bytes."""
         return upload_part_size(size, self._settings.multipart_threshold)
+
+    def _part_size_hints(self, stored: _verify.StoredObject) -> list[int | None]:
+        """Likely part sizes of a multipart object: part 1's size where the
+        store tells it, and the size this clerk would have used."""
+        if stored.etag.parts is None:
+            return []
+        return [_verify.first_part_size(self._s3, stored), self._own_part_size(stored.size)]
 
     def _copy_layouts(self, source: _verify.StoredObject, verify: bool) -> list[int | None]:
         """Part sizes to copy source with, most likely first: None (one

@@ -46,3 +46,11 @@ def test_hints_come_first() -> None:
 
 def test_hints_that_do_not_fit_the_part_count_are_dropped() -> None:
     assert 7 * MiB not in candidate_part_sizes(20 * MiB, 2, [7 * MiB, None])
+
+
+def test_an_unusual_whole_mib_part_size_is_among_the_candidates() -> None:
+    assert 6 * MiB in candidate_part_sizes(13 * MiB, 3)
+
+
+def test_whole_mib_guesses_stay_few() -> None:
+    assert len(candidate_part_sizes(1024 * MiB, 2)) <= 12
