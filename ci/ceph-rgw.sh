@@ -126,10 +126,9 @@ pid_of() {
 
 # stop_daemon NAME: SIGTERM, wait (bounded), then SIGKILL if it is still alive.
 stop_daemon() {
-    local name=$1 pid deadline
+    local name=$1 pid deadline start=$SECONDS
     pid=$(pid_of "$name")
     [[ -n $pid ]] || return 0
-    log "stopping $name (pid $pid)"
     kill -TERM "$pid" 2>/dev/null || return 0
     deadline=$((SECONDS + STOP_TIMEOUT))
     while kill -0 "$pid" 2>/dev/null; do
@@ -145,6 +144,7 @@ stop_daemon() {
         fi
         sleep 0.2
     done
+    log "stopped $name (pid $pid) in $((SECONDS - start))s"
 }
 
 stop_daemons() {

@@ -112,8 +112,7 @@ def _crc_algorithms() -> dict[str, Callable[[Buffer], bytes]]:
 CHECKSUM_ALGORITHMS = _crc_algorithms()
 
 
-def full_object_checksum(algorithm: str, data: Buffer) -> str | None:
-    """The base64 checksum S3 reports for data, or None when no library
-    here computes that algorithm."""
-    compute = CHECKSUM_ALGORITHMS.get(algorithm)
-    return None if compute is None else base64.b64encode(compute(data)).decode("ascii")
+def full_object_checksum(algorithm: str, data: Buffer) -> str:
+    """The base64 checksum S3 reports for data; algorithm is one of
+    CHECKSUM_ALGORITHMS."""
+    return base64.b64encode(CHECKSUM_ALGORITHMS[algorithm](data)).decode("ascii")

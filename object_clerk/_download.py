@@ -18,7 +18,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError, IncompleteReadError
 
 from object_clerk._client import RetryingClient
-from object_clerk._verify import Mismatch
+from object_clerk._verify import PRECONDITION_FAILED, Mismatch, error_code
 from object_clerk.exceptions import ObjectVerificationException
 
 Range = tuple[int, int]  # [start, end)
@@ -79,7 +79,7 @@ def _read_range(
     try:
         response = client.get_object(**request)
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
+        if error_code(error) in PRECONDITION_FAILED:
             raise Mismatch(f"{bucket}/{key} changed while it was read") from error
         raise
     body = response["Body"]

@@ -48,7 +48,7 @@ _BY_CODE: dict[str, type[ObjectClerkException]] = {
     ),
     # The object changed while it was read or copied (If-Match failed).
     **dict.fromkeys(["412", "PreconditionFailed"], ObjectVerificationException),
-    "BadDigest": ObjectVerificationException,
+    **dict.fromkeys(["BadDigest", "XAmzContentSHA256Mismatch"], ObjectVerificationException),
 }
 _BY_STATUS: dict[int, type[ObjectClerkException]] = {
     401: ObjectClerkServerAuthException,

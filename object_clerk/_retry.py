@@ -8,8 +8,9 @@ A request is retried only when repeating it is safe and may succeed:
   cannot store or delete anything other than what was asked;
 * the store answered 500/502/503/504 or SlowDown, InternalError,
   ServiceUnavailable, RequestTimeout: it asks to be asked again;
-* the store answered BadDigest: the body was damaged on the way, the store
-  refused it, nothing was stored.
+* the store answered BadDigest or XAmzContentSHA256Mismatch: the body was
+  damaged on the way (it no longer matches its Content-MD5 or its signed
+  hash), the store refused it, nothing was stored.
 
 Everything else (not found, access denied, bad request) would fail the same
 way again and is raised at once. TLS certificate failures are not retried.
@@ -46,6 +47,7 @@ TRANSIENT_CODES = frozenset(
         "ServiceUnavailable",
         "RequestTimeout",
         "BadDigest",
+        "XAmzContentSHA256Mismatch",
         "500",
         "502",
         "503",

@@ -37,6 +37,20 @@ class UploadSource:
     fileobj: IO[bytes] | None = None
     start: int = 0
 
+    def fingerprint(self) -> tuple[int, ...] | None:
+        """Size, modification time and inode of a file source (None for
+        others): an upload that sees it change read a mix of two versions."""
+        try:
+            if self.filename is not None:
+                status = os.stat(self.filename)
+            elif self.fileobj is not None and hasattr(self.fileobj, "fileno"):
+                status = os.fstat(self.fileobj.fileno())
+            else:
+                return None
+        except (OSError, ValueError):  # no real file behind the object
+            return None
+        return (status.st_size, status.st_mtime_ns, status.st_ino)
+
     def rewind(self) -> None:
         if self.fileobj is not None:
             self.fileobj.seek(self.start)
@@ -87,7 +101,7 @@ def _seekable(fileobj: IO[bytes]) -> Iterator[tuple[IO[bytes], int, int]]:
         raise TypeError(f"file object must be opened in binary mode, not {type(fileobj).__name__}")
     if _is_seekable(fileobj):
         start = fileobj.tell()
-        size = fileobj.seek(0, io.SEEK_END) - start
+        size = max(0, fileobj.seek(0, io.SEEK_END) - start)  # past the end: nothing
         fileobj.seek(start)
         yield fileobj, start, size
         return

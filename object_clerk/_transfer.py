@@ -15,13 +15,16 @@ import threading
 from typing import IO, Any, Self
 
 from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import ClientError
+from s3transfer.exceptions import S3CopyFailedError
+from s3transfer.futures import NonThreadedExecutor
 from s3transfer.manager import TransferManager
 from s3transfer.subscribers import BaseSubscriber
 
 from object_clerk._checksum import Etag, multipart_etag
 from object_clerk._client import RetryingClient
 from object_clerk._source import UploadSource
-from object_clerk._verify import StoredObject
+from object_clerk._verify import PRECONDITION_FAILED, Mismatch, StoredObject, error_code
 
 # Bodies are hashed in pieces this large: big enough for hashlib to release
 # the GIL, so parts are hashed in parallel.
@@ -103,16 +106,28 @@ class _DigestingClient:
         return getattr(self._s3, name)
 
     def put_object(self, **request: Any) -> Any:
-        digest = _md5_of_body(request["Body"])
-        with self._lock:
-            self._single = digest
-        return self._s3.put_object(ContentMD5=_base64(digest), **request)
+        return self._s3.retried(self._send, self._s3.raw.put_object, None, request)
 
     def upload_part(self, **request: Any) -> Any:
-        digest = _md5_of_body(request["Body"])
+        send = self._s3.raw.upload_part
+        return self._s3.retried(self._send, send, request["PartNumber"], request)
+
+    def _send(self, operation: Any, part_number: int | None, request: dict[str, Any]) -> Any:
+        """One attempt: the body is hashed again each time, so a body that
+        changed since the last attempt is not sent with a stale Content-MD5
+        (the store would refuse it with BadDigest on every retry)."""
+        body = request["Body"]
+        start = body.tell()
+        digest = _md5_of_body(body)
         with self._lock:
-            self._parts[request["PartNumber"]] = digest
-        return self._s3.upload_part(ContentMD5=_base64(digest), **request)
+            if part_number is None:
+                self._single = digest
+            else:
+                self._parts[part_number] = digest
+        try:
+            return operation(ContentMD5=_base64(digest), **request)
+        finally:
+            body.seek(start)  # rewound for a retry
 
     def etag(self) -> Etag:
         with self._lock:
@@ -135,9 +150,15 @@ def upload(
         assert source.fileobj is not None
         target = _KeptOpen(source.fileobj)
     client = _DigestingClient(s3)
-    with TransferManager(client, config) as manager:
+    with _manager(client, config) as manager:
         manager.upload(target, bucket, key, subscribers=[_KnownObject(source.size)]).result()
     return client.etag()
+
+
+def _manager(client: Any, config: TransferConfig) -> TransferManager:
+    """A TransferManager honouring use_threads, as boto3's own helper does."""
+    executor = None if config.use_threads else NonThreadedExecutor
+    return TransferManager(client, config, executor_cls=executor)
 
 
 def _md5_of_body(body: Any) -> bytes:
@@ -179,5 +200,10 @@ def copy(
         )
     copy_source = {"Bucket": source.bucket, "Key": source.key}
     subscriber = _KnownObject(source.size, source.raw_etag)
-    with TransferManager(s3, copy_config) as manager:
-        manager.copy(copy_source, bucket, key, extra_args, subscribers=[subscriber]).result()
+    try:
+        with _manager(s3, copy_config) as manager:
+            manager.copy(copy_source, bucket, key, extra_args, subscribers=[subscriber]).result()
+    except (ClientError, S3CopyFailedError) as error:
+        if isinstance(error, ClientError) and error_code(error) not in PRECONDITION_FAILED:
+            raise
+        raise Mismatch(f"{source.name} changed while it was copied") from error

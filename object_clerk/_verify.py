@@ -13,7 +13,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from object_clerk._checksum import Etag, etag_of, full_object_checksum
+from botocore.exceptions import ClientError
+
+from object_clerk._checksum import CHECKSUM_ALGORITHMS, Etag, etag_of, full_object_checksum
 from object_clerk._client import RetryingClient
 from object_clerk._layout import candidate_part_sizes
 from object_clerk.exceptions import ObjectVerificationException
@@ -28,8 +30,17 @@ CHECKSUM_FIELDS = {
 SKIP_HINT = "verify_checksum=False skips verification"
 
 
+# The answer to a request made conditional on an ETag that no longer holds.
+PRECONDITION_FAILED = frozenset({"PreconditionFailed", "412"})
+
+
 class Mismatch(ObjectVerificationException):
-    """Bytes and checksum disagree: doing the transfer again may heal it."""
+    """Bytes and checksum disagree, or the object changed under a transfer:
+    doing the transfer again may heal it."""
+
+
+def error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
 
 
 @dataclass(frozen=True)
@@ -53,8 +64,9 @@ class StoredObject:
         return f"{self.bucket}/{self.key}"
 
     def full_object_checksums(self) -> dict[str, str]:
-        """Algorithm -> base64 value, for checksums that cover the whole
-        object (a composite checksum of a multipart upload does not)."""
+        """Algorithm -> base64 value, for the checksums that cover the whole
+        object (a composite checksum of a multipart upload does not) and that
+        can be computed here."""
         declared = self.head.get("ChecksumType")
         if declared is not None and declared != "FULL_OBJECT":
             return {}
@@ -63,7 +75,9 @@ class StoredObject:
         return {
             algorithm: self.head[name]
             for name, algorithm in CHECKSUM_FIELDS.items()
-            if self.head.get(name) and "-" not in self.head[name]
+            if self.head.get(name)
+            and "-" not in self.head[name]
+            and algorithm in CHECKSUM_ALGORITHMS  # one this machine can compute
         }
 
     def unverifiable_reason(self) -> str | None:
@@ -112,7 +126,7 @@ def check_bytes(
     reason = stored.unverifiable_reason()
     for algorithm, expected in stored.full_object_checksums().items():
         actual = full_object_checksum(algorithm, data)
-        if actual is not None and actual != expected:
+        if actual != expected:
             raise Mismatch(
                 f"{stored.name}: the bytes received have {algorithm} {actual}, "
                 f"the store holds {expected}"

@@ -179,11 +179,14 @@ class ObjectClerk:
         binary file object) under bucket/key, and check that the store holds
         exactly those bytes unless verify_checksum is False."""
         where = f"{bucket}/{key}"
-        with open_source(data) as source, translated_errors(f"upload_object {where}"):
+        with translated_errors(f"upload_object {where}"), open_source(data) as source:
             config = self._settings.upload_config
 
             def store() -> None:
+                before = source.fingerprint()
                 sent = _transfer.upload(self._s3, source, bucket, key, config)
+                if source.fingerprint() != before:
+                    raise _verify.Mismatch(f"{source.description} changed while it was uploaded")
                 if verify_checksum:
                     self._check_stored(bucket, key, sent, f"upload of {source.description}")
 
@@ -215,6 +218,12 @@ class ObjectClerk:
                 copied = _verify.head(self._s3, dst_bucket, dst_key)
                 if copied.etag == source.etag:
                     return
+                reason = copied.unverifiable_reason()
+                if reason is not None:  # e.g. a bucket that encrypts with KMS
+                    raise ObjectVerificationException(
+                        f"copy of {source_name} to {copied.name} was stored but cannot be "
+                        f"verified: {reason}; {_verify.SKIP_HINT}"
+                    )
             self._remove_damaged(copied, f"copy of {source_name}", source.etag)
 
         with translated_errors(f"copy_object {source_name} to {target_name}"):

@@ -372,3 +372,27 @@ def test_list_refuses_bad_max_keys(
 def test_every_failure_is_an_object_clerk_exception(clerk: ObjectClerk) -> None:
     with pytest.raises(ObjectClerkException, match="Bucket"):
         clerk.get_object_info("", "k")
+
+
+def test_a_stream_that_fails_while_read_is_an_object_clerk_exception(
+    clerk: ObjectClerk, bucket: str
+) -> None:
+    class Broken(io.RawIOBase):
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: Any) -> int:
+            raise ConnectionResetError(104, "the sender went away")
+
+    with pytest.raises(ObjectClerkException, match="went away"):
+        clerk.upload_object(io.BufferedReader(Broken()), bucket, "k")
+
+
+def test_upload_leaves_the_callers_file_open(
+    clerk: ObjectClerk, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(SMALL)
+    with path.open("rb") as file:
+        clerk.upload_object(file, bucket, "k")
+        assert not file.closed

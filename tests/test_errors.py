@@ -40,6 +40,7 @@ from tests.test_retry import client_error
         ("ServiceUnavailable", 503, ObjectClerkServerInternalException),
         ("", 502, ObjectClerkServerInternalException),
         ("BadDigest", 400, ObjectVerificationException),
+        ("XAmzContentSHA256Mismatch", 400, ObjectVerificationException),
         ("PreconditionFailed", 412, ObjectVerificationException),
         ("InvalidRequest", 400, ObjectClerkException),
     ],

@@ -43,6 +43,7 @@ TRANSIENT = [
     client_error("ServiceUnavailable", 503),
     client_error("RequestTimeout", 400),
     client_error("BadDigest", 400),
+    client_error("XAmzContentSHA256Mismatch", 400),
     client_error("502", 502),
     client_error("", 504),
 ]

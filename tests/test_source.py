@@ -99,3 +99,10 @@ def test_text_files_are_type_errors(data_file: Path) -> None:
         pytest.raises(TypeError, match="binary mode"),
     ):
         read_all(text)
+
+
+def test_a_bytesio_positioned_past_its_end_is_empty() -> None:
+    buffer = io.BytesIO(b"abc")
+    buffer.seek(10)
+    with pytest.raises(ObjectSaveException, match="empty"):
+        read_all(buffer)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import os
 import threading
 from typing import Any
@@ -13,7 +14,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from object_clerk import ObjectClerk
-from tests.conftest import TEST_THRESHOLD
+from tests.conftest import TEST_THRESHOLD, stored_bytes
+from tests.faults import inject
 
 
 class SentBodies:
@@ -64,3 +66,58 @@ def test_a_real_store_refuses_a_body_that_does_not_match_its_content_md5(
     with pytest.raises(ClientError) as raised:
         s3.put_object(Bucket=bucket, Key="k", Body=b"these bytes", ContentMD5=wrong)
     assert raised.value.response["Error"]["Code"] == "BadDigest"
+
+
+def test_a_retried_body_is_hashed_again(clerk: ObjectClerk, bucket: str) -> None:
+    """The caller's buffer changes between two attempts: the second attempt
+    carries the Content-MD5 of what it sends, not the first attempt's."""
+    data = io.BytesIO(b"first version of the bytes")
+    sent = SentBodies(clerk)
+    faults = inject(clerk)
+    faults.fail("PutObject", "closed", times=1)
+
+    def change_after_first(**kwargs: Any) -> None:
+        if faults.sent["PutObject"] == 1:
+            data.getbuffer()[:5] = b"FIRST"
+
+    clerk._s3.raw.meta.events.register("after-call-error.s3.PutObject", change_after_first)
+    clerk.upload_object(data, bucket, "k", verify_checksum=False)
+    assert len(sent.requests) == 2
+    for _operation, content_md5, body in sent.requests:
+        assert content_md5 == base64.b64encode(hashlib.md5(body).digest()).decode()
+    assert sent.requests[1][2].startswith(b"FIRST")
+
+
+def test_a_file_rewritten_during_its_upload_is_uploaded_again(
+    make_clerk: Any, s3: Any, bucket: str, tmp_path: Any
+) -> None:
+    """Part 1 is stored from the old file, parts 2 and 3 from the new one:
+    each part matches its digest, and only the file's change tells."""
+    clerk = make_clerk(env={"S3_UPLOAD_CONFIG": '{"max_concurrency": 1}'})
+    path = tmp_path / "frame.fits"
+    path.write_bytes(os.urandom(2 * TEST_THRESHOLD + 5))
+    new_version = os.urandom(2 * TEST_THRESHOLD + 5)
+    rewritten = []
+
+    def rewrite_after_first_part(**kwargs: Any) -> None:
+        if not rewritten:
+            rewritten.append(True)
+            path.write_bytes(new_version)
+            os.utime(path, ns=(1, 1))  # a distinct modification time
+
+    clerk._s3.raw.meta.events.register("after-call.s3.UploadPart", rewrite_after_first_part)
+    clerk.upload_object(path, bucket, "k")
+    assert stored_bytes(s3, bucket, "k") == new_version
+
+
+def test_use_threads_false_uploads_and_copies_on_the_calling_thread(
+    make_clerk: Any, bucket: str
+) -> None:
+    clerk = make_clerk(env={"S3_UPLOAD_CONFIG": '{"use_threads": false}'})
+    threads: set[str] = set()
+    clerk._s3.raw.meta.events.register(
+        "before-send.s3", lambda **kwargs: threads.add(threading.current_thread().name)
+    )
+    clerk.upload_object(os.urandom(2 * TEST_THRESHOLD), bucket, "k")
+    clerk.copy_object(bucket, "k", bucket, "copy")
+    assert threads == {threading.current_thread().name}

@@ -234,3 +234,58 @@ def test_a_clerk_with_another_threshold_reads_what_this_one_wrote(
     assert other.get_object(bucket, "k") == data
     other.copy_object(bucket, "k", bucket, "copy")
     assert etag_of_stored(s3, bucket, "copy") == etag_of_stored(s3, bucket, "k")
+
+
+def test_a_checksum_this_machine_cannot_compute_verifies_nothing() -> None:
+    """An SSE-KMS object whose only checksum is CRC32C: without awscrt to
+    compute CRC32C it cannot be verified, and is not passed as verified."""
+    from object_clerk._checksum import CHECKSUM_ALGORITHMS
+
+    head = {"ChecksumCRC32C": "yZRlqg==", "ServerSideEncryption": "aws:kms"}
+    target = stored(b"abc", "900150983cd24fb0d6963f7d28e17f72", **head)
+    if "CRC32C" in CHECKSUM_ALGORITHMS:
+        with pytest.raises(ObjectVerificationException, match="CRC32C"):
+            check_bytes(b"abd", target, [])
+    else:
+        with pytest.raises(ObjectVerificationException, match="cannot be verified"):
+            check_bytes(b"abd", target, [])
+
+
+def test_a_copy_whose_destination_etag_is_not_an_md5_is_kept_and_reported(
+    clerk: ObjectClerk, s3: Any, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As in a bucket that encrypts with KMS: the copy cannot be checked, so
+    it is reported, neither deleted as damaged nor copied again."""
+    from object_clerk import _verify
+
+    real_head = _verify.head
+
+    def kms_destination(s3_client: Any, bucket_name: str, key: str) -> StoredObject:
+        found = real_head(s3_client, bucket_name, key)
+        if key != "dst":
+            return found
+        return StoredObject.from_head(bucket_name, key, {**found.head, "ETag": '"kms-etag"'})
+
+    monkeypatch.setattr(_verify, "head", kms_destination)
+    s3.put_object(Bucket=bucket, Key="src", Body=b"data")
+    faults = inject(clerk)
+    with pytest.raises(ObjectVerificationException, match="cannot be verified"):
+        clerk.move_object(bucket, "src", bucket, "dst")
+    assert sorted(stored_keys(s3, bucket)) == ["dst", "src"]
+    assert faults.sent["CopyObject"] == 1
+
+
+def test_a_source_replaced_during_a_copy_is_copied_again(
+    clerk: ObjectClerk, s3: Any, bucket: str
+) -> None:
+    s3.put_object(Bucket=bucket, Key="src", Body=b"old")
+    replaced = []
+
+    def replace_once(**kwargs: Any) -> None:
+        if not replaced:
+            replaced.append(True)
+            s3.put_object(Bucket=bucket, Key="src", Body=b"new bytes")
+
+    clerk._s3.raw.meta.events.register("before-call.s3.CopyObject", replace_once)
+    clerk.copy_object(bucket, "src", bucket, "dst")
+    assert stored_bytes(s3, bucket, "dst") == b"new bytes"
