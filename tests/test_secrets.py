@@ -71,3 +71,18 @@ def test_no_log_record_or_exception_shows_the_secret(
         assert SECRET not in message
     if endpoint.live:
         assert messages, "a wrong secret is refused by a real store"
+
+
+def test_a_wrong_secret_is_refused_once_and_not_echoed(
+    make_clerk: Callable[..., ObjectClerk], endpoint: Any, bucket: str
+) -> None:
+    if not endpoint.live:
+        pytest.skip("moto accepts any secret; a real store refuses a wrong one")
+    from object_clerk import ObjectClerkServerAuthException
+
+    clerk = make_clerk(secret_key=SECRET)
+    faults = inject(clerk)
+    with pytest.raises(ObjectClerkServerAuthException) as raised:
+        clerk.get_object_info(bucket, "k")
+    assert faults.sent["HeadObject"] == 1, "an auth failure is not retried"
+    assert SECRET not in str(raised.value) + repr(raised.value.__cause__)
