@@ -12,6 +12,7 @@ import hashlib
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 Buffer = bytes | bytearray | memoryview
 
@@ -91,28 +92,50 @@ def etag_of(chunks: Iterable[Buffer], part_size: int | None) -> Etag:
     return hasher.etag()
 
 
-def _crc_algorithms() -> dict[str, Callable[[Buffer], bytes]]:
-    """Full-object checksums S3 may return, computed by well-kept code only:
+class _Checksum(Protocol):
+    def update(self, data: Buffer) -> None: ...
+
+    def digest(self) -> bytes: ...
+
+
+class _Crc:
+    """An incremental CRC from a function crc(data, previous) -> int."""
+
+    def __init__(self, crc: Callable[[Buffer, int], int], width: int) -> None:
+        self._crc, self._width, self._value = crc, width, 0
+
+    def update(self, data: Buffer) -> None:
+        self._value = self._crc(data, self._value)
+
+    def digest(self) -> bytes:
+        return self._value.to_bytes(self._width, "big")
+
+
+def _checksum_algorithms() -> dict[str, Callable[[], _Checksum]]:
+    """Full-object checksums S3 may report, computed by well-kept code only:
     zlib and hashlib always, CRC32C and CRC64NVME where awscrt (botocore's
     optional runtime) is installed."""
-    algorithms: dict[str, Callable[[Buffer], bytes]] = {
-        "CRC32": lambda data: zlib.crc32(data).to_bytes(4, "big"),
-        "SHA1": lambda data: hashlib.sha1(data).digest(),
-        "SHA256": lambda data: hashlib.sha256(data).digest(),
+    algorithms: dict[str, Callable[[], _Checksum]] = {
+        "CRC32": lambda: _Crc(zlib.crc32, 4),
+        "SHA1": hashlib.sha1,
+        "SHA256": hashlib.sha256,
     }
     try:
         from awscrt import checksums  # type: ignore[import-not-found]
     except ImportError:
         return algorithms
-    algorithms["CRC32C"] = lambda data: checksums.crc32c(data).to_bytes(4, "big")
-    algorithms["CRC64NVME"] = lambda data: checksums.crc64nvme(data).to_bytes(8, "big")
+    algorithms["CRC32C"] = lambda: _Crc(checksums.crc32c, 4)
+    algorithms["CRC64NVME"] = lambda: _Crc(checksums.crc64nvme, 8)
     return algorithms
 
 
-CHECKSUM_ALGORITHMS = _crc_algorithms()
+CHECKSUM_ALGORITHMS = _checksum_algorithms()
 
 
-def full_object_checksum(algorithm: str, data: Buffer) -> str:
-    """The base64 checksum S3 reports for data; algorithm is one of
-    CHECKSUM_ALGORITHMS."""
-    return base64.b64encode(CHECKSUM_ALGORITHMS[algorithm](data)).decode("ascii")
+def full_object_checksum(algorithm: str, chunks: Iterable[Buffer]) -> str:
+    """The base64 checksum S3 reports for the bytes in chunks; algorithm is
+    one of CHECKSUM_ALGORITHMS."""
+    checksum = CHECKSUM_ALGORITHMS[algorithm]()
+    for chunk in chunks:
+        checksum.update(chunk)
+    return base64.b64encode(checksum.digest()).decode("ascii")

@@ -9,13 +9,19 @@ content (SSE-KMS, SSE-C) cannot be checked, and saying so is the answer.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from object_clerk._checksum import CHECKSUM_ALGORITHMS, Etag, etag_of, full_object_checksum
+from object_clerk._checksum import (
+    CHECKSUM_ALGORITHMS,
+    Buffer,
+    Etag,
+    etag_of,
+    full_object_checksum,
+)
 from object_clerk._client import RetryingClient
 from object_clerk._layout import candidate_part_sizes
 from object_clerk.exceptions import ObjectVerificationException
@@ -118,26 +124,32 @@ def ensure_verifiable(stored: StoredObject) -> None:
 
 
 def check_bytes(
-    data: memoryview | bytes, stored: StoredObject, hints: Iterable[int | None]
+    content: Callable[[], Iterable[Buffer]],
+    stored: StoredObject,
+    hints: Iterable[int | None],
+    arrived: Etag | None = None,
 ) -> None:
-    """Raise unless data is what stored describes: Mismatch when it is not,
-    ObjectVerificationException when it cannot be told."""
+    """Raise unless the bytes content() yields (as often as asked) are what
+    stored describes: Mismatch when they are not, ObjectVerificationException
+    when it cannot be told. arrived is the ETag computed while the bytes
+    arrived, when the transfer could tell it: it spares a pass over them."""
     ensure_verifiable(stored)
-    reason = stored.unverifiable_reason()
     for algorithm, expected in stored.full_object_checksums().items():
-        actual = full_object_checksum(algorithm, data)
+        actual = full_object_checksum(algorithm, content())
         if actual != expected:
             raise Mismatch(
                 f"{stored.name}: the bytes received have {algorithm} {actual}, "
                 f"the store holds {expected}"
             )
-    if reason is not None:
+    if stored.unverifiable_reason() is not None:
         return  # verified by a full-object checksum above
+    if arrived == stored.etag:
+        return
     if stored.etag.parts is None:
         layouts: list[int | None] = [None]
     else:
         layouts = list(candidate_part_sizes(stored.size, stored.etag.parts, hints))
-    if any(etag_of([data], part_size) == stored.etag for part_size in layouts):
+    if any(etag_of(content(), part_size) == stored.etag for part_size in layouts):
         return
     if not layouts:
         raise ObjectVerificationException(

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 from object_clerk import _download, _transfer, _verify
@@ -11,6 +15,7 @@ from object_clerk._checksum import Etag
 from object_clerk._client import RetryingClient, make_s3_client
 from object_clerk._errors import translated_errors
 from object_clerk._layout import candidate_part_sizes, upload_part_size
+from object_clerk._progress import Progress, ProgressCallback
 from object_clerk._retry import RetryPolicy
 from object_clerk._settings import Settings, settings_from_env
 from object_clerk._source import UploadData, open_source
@@ -24,6 +29,7 @@ __all__ = ["ObjectClerk"]
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+SinkT = TypeVar("SinkT", bound=_download.Sink)
 
 # A transfer whose result does not match its checksum is done again this
 # many times in all before the mismatch is reported.
@@ -31,6 +37,10 @@ VERIFY_ATTEMPTS = 3
 # Where the store does not tell a multipart source's part size, copies try
 # at most this many of the part sizes that give its part count.
 MAX_COPY_LAYOUTS = 4
+# Downloads fetch a multipart object part by part, hashing each part as it
+# arrives, when its parts are at most this large (a retried range starts
+# over); larger parts are fetched in download-config ranges and hashed after.
+MAX_PART_RANGE = 128 * 1024 * 1024
 
 
 class ObjectClerk:
@@ -115,23 +125,81 @@ class ObjectClerk:
             response = self._s3.head_object(Bucket=bucket, Key=key)
         return dict(response["ResponseMetadata"]["HTTPHeaders"])
 
-    def get_object(self, bucket: str, key: str, verify_checksum: bool = True) -> bytes:
+    def get_object(
+        self,
+        bucket: str,
+        key: str,
+        verify_checksum: bool = True,
+        callback: ProgressCallback | None = None,
+    ) -> bytes:
         """The object's bytes, checked against its ETag (and full-object
-        checksum, where the store keeps one) unless verify_checksum is False."""
-
-        def fetch() -> bytes:
-            stored = _verify.head(self._s3, bucket, key)
-            if verify_checksum:
-                _verify.ensure_verifiable(stored)
-            data = _download.into_memory(
-                self._s3, bucket, key, stored.size, stored.raw_etag, self._settings.download_config
-            )
-            if verify_checksum:
-                _verify.check_bytes(data, stored, self._part_size_hints(stored))
-            return data
-
+        checksum, where the store keeps one) unless verify_checksum is False.
+        callback, if given, is called with the number of bytes received."""
         with translated_errors(f"get_object {bucket}/{key}"):
-            return self._verified(fetch) if verify_checksum else fetch()
+            sink = self._fetch(bucket, key, _download.MemorySink, verify_checksum, callback)
+            return sink.value()
+
+    def download_object(
+        self,
+        bucket: str,
+        key: str,
+        path: str | os.PathLike[str],
+        verify_checksum: bool = True,
+        callback: ProgressCallback | None = None,
+    ) -> None:
+        """Write the object to the file at path, in constant memory, checked
+        unless verify_checksum is False. The bytes go to a temporary file
+        beside path, renamed onto path only once complete and verified: on
+        any failure path is untouched and no temporary file is left."""
+        target = Path(path)
+        with translated_errors(f"download_object {bucket}/{key} to {str(target)!r}"):
+            fd, partial = tempfile.mkstemp(
+                dir=target.parent, prefix=f".{target.name}.", suffix=".part"
+            )
+            try:
+                with os.fdopen(fd, "r+b") as file:
+                    self._fetch(
+                        bucket,
+                        key,
+                        lambda size: _download.FileSink(file.fileno(), size),
+                        verify_checksum,
+                        callback,
+                    )
+                    file.flush()
+                    os.fsync(file.fileno())
+                    os.chmod(partial, _new_file_mode(target))
+                os.replace(partial, target)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(partial)
+                raise
+
+    def _fetch(
+        self,
+        bucket: str,
+        key: str,
+        make_sink: Callable[[int], SinkT],
+        verify: bool,
+        callback: ProgressCallback | None,
+    ) -> SinkT:
+        """The object's bytes in a new sink of its size, verified if asked."""
+        progress = Progress(callback)
+        config = self._settings.download_config
+
+        def attempt() -> SinkT:
+            stored = _verify.head(self._s3, bucket, key)
+            hints: list[int | None] = []
+            if verify:
+                _verify.ensure_verifiable(stored)
+                hints = self._part_size_hints(stored)
+            aligned = next((size for size in hints if size and size <= MAX_PART_RANGE), None)
+            sink = make_sink(stored.size)
+            arrived = _download.fetch(self._s3, stored, sink, config, progress, aligned)
+            if verify:
+                _verify.check_bytes(sink.chunks, stored, hints, arrived)
+            return sink
+
+        return self._verified(attempt) if verify else attempt()
 
     def list_objects(
         self, bucket: str, max_keys: int = 1000, prefix: str | None = None
@@ -316,3 +384,20 @@ class ObjectClerk:
                 f"{source.size} bytes into {source.etag.parts} parts; {_verify.SKIP_HINT}"
             )
         return list(layouts)
+
+
+def _new_file_mode(target: Path) -> int:
+    """The mode of the file replaced, or of a new file under this process's
+    umask (read from /proc where it can be, without changing it)."""
+    try:
+        return target.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        pass
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o644
