@@ -21,6 +21,12 @@ class Progress:
         self._net = 0
         self._reported = 0
 
+    def restart(self) -> None:
+        """A new attempt at the whole transfer begins: its bytes are reported
+        once they pass what the earlier attempts reached."""
+        with self._lock:
+            self._net = 0
+
     def add(self, amount: int) -> None:
         if self._callback is None or amount == 0:
             return

@@ -23,6 +23,7 @@ from s3transfer.subscribers import BaseSubscriber
 
 from object_clerk._checksum import Etag, multipart_etag
 from object_clerk._client import RetryingClient
+from object_clerk._progress import Progress
 from object_clerk._source import UploadSource
 from object_clerk._verify import PRECONDITION_FAILED, Mismatch, StoredObject, error_code
 
@@ -106,28 +107,29 @@ class _DigestingClient:
         return getattr(self._s3, name)
 
     def put_object(self, **request: Any) -> Any:
-        return self._s3.retried(self._send, self._s3.raw.put_object, None, request)
+        return self._send(self._s3.raw.put_object, None, request)
 
     def upload_part(self, **request: Any) -> Any:
-        send = self._s3.raw.upload_part
-        return self._s3.retried(self._send, send, request["PartNumber"], request)
+        return self._send(self._s3.raw.upload_part, request["PartNumber"], request)
 
     def _send(self, operation: Any, part_number: int | None, request: dict[str, Any]) -> Any:
-        """One attempt: the body is hashed again each time, so a body that
-        changed since the last attempt is not sent with a stale Content-MD5
-        (the store would refuse it with BadDigest on every retry)."""
         body = request["Body"]
         start = body.tell()
-        digest = _md5_of_body(body)
-        with self._lock:
-            if part_number is None:
-                self._single = digest
-            else:
-                self._parts[part_number] = digest
-        try:
+
+        def attempt() -> Any:
+            """From the body's start, hashed again each time: a body that
+            changed since the last attempt must not go with a stale
+            Content-MD5 (the store would refuse it on every retry)."""
+            body.seek(start)
+            digest = _md5_of_body(body)
+            with self._lock:
+                if part_number is None:
+                    self._single = digest
+                else:
+                    self._parts[part_number] = digest
             return operation(ContentMD5=_base64(digest), **request)
-        finally:
-            body.seek(start)  # rewound for a retry
+
+        return self._s3.retried(attempt)
 
     def etag(self) -> Etag:
         with self._lock:
@@ -137,8 +139,23 @@ class _DigestingClient:
             return Etag(self._single.hex(), None)
 
 
+class _Reporting(BaseSubscriber):
+    """Passes s3transfer's progress (negative when it rewinds) on."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+
+    def on_progress(self, future: Any, bytes_transferred: int, **kwargs: Any) -> None:
+        self._progress.add(bytes_transferred)
+
+
 def upload(
-    s3: RetryingClient, source: UploadSource, bucket: str, key: str, config: TransferConfig
+    s3: RetryingClient,
+    source: UploadSource,
+    bucket: str,
+    key: str,
+    config: TransferConfig,
+    progress: Progress,
 ) -> Etag:
     """Store source under bucket/key, multipart at config's threshold; the
     ETag of the bytes sent, as the store computes it."""
@@ -151,7 +168,8 @@ def upload(
         target = _KeptOpen(source.fileobj)
     client = _DigestingClient(s3)
     with _manager(client, config) as manager:
-        manager.upload(target, bucket, key, subscribers=[_KnownObject(source.size)]).result()
+        subscribers = [_KnownObject(source.size), _Reporting(progress)]
+        manager.upload(target, bucket, key, subscribers=subscribers).result()
     return client.etag()
 
 
@@ -183,6 +201,7 @@ def copy(
     key: str,
     part_size: int | None,
     config: TransferConfig,
+    progress: Progress,
 ) -> None:
     """Copy source server-side to bucket/key: one CopyObject when part_size
     is None, else UploadPartCopy on part_size boundaries; every request
@@ -199,10 +218,10 @@ def copy(
             {name: source.head[name] for name in COPIED_HEADERS if name in source.head}
         )
     copy_source = {"Bucket": source.bucket, "Key": source.key}
-    subscriber = _KnownObject(source.size, source.raw_etag)
+    subscribers = [_KnownObject(source.size, source.raw_etag), _Reporting(progress)]
     try:
         with _manager(s3, copy_config) as manager:
-            manager.copy(copy_source, bucket, key, extra_args, subscribers=[subscriber]).result()
+            manager.copy(copy_source, bucket, key, extra_args, subscribers=subscribers).result()
     except (ClientError, S3CopyFailedError) as error:
         if isinstance(error, ClientError) and error_code(error) not in PRECONDITION_FAILED:
             raise

@@ -187,6 +187,7 @@ class ObjectClerk:
         config = self._settings.download_config
 
         def attempt() -> SinkT:
+            progress.restart()
             stored = _verify.head(self._s3, bucket, key)
             hints: list[int | None] = []
             if verify:
@@ -241,18 +242,26 @@ class ObjectClerk:
     # -- writing -----------------------------------------------------------
 
     def upload_object(
-        self, data: UploadData, bucket: str, key: str, verify_checksum: bool = True
+        self,
+        data: UploadData,
+        bucket: str,
+        key: str,
+        verify_checksum: bool = True,
+        callback: ProgressCallback | None = None,
     ) -> None:
         """Store data (bytes, a str or Path naming a file, or a readable
         binary file object) under bucket/key, and check that the store holds
-        exactly those bytes unless verify_checksum is False."""
+        exactly those bytes unless verify_checksum is False. callback, if
+        given, is called with the number of bytes sent."""
+        progress = Progress(callback)
         where = f"{bucket}/{key}"
         with translated_errors(f"upload_object {where}"), open_source(data) as source:
             config = self._settings.upload_config
 
             def store() -> None:
+                progress.restart()
                 before = source.fingerprint()
-                sent = _transfer.upload(self._s3, source, bucket, key, config)
+                sent = _transfer.upload(self._s3, source, bucket, key, config, progress)
                 if source.fingerprint() != before:
                     raise _verify.Mismatch(f"{source.description} changed while it was uploaded")
                 if verify_checksum:
@@ -267,10 +276,13 @@ class ObjectClerk:
         dst_bucket: str,
         dst_key: str,
         verify_checksum: bool = True,
+        callback: ProgressCallback | None = None,
     ) -> None:
         """Copy an object server-side, part for part on the source's own part
         boundaries so the copy's ETag equals the source's, and check it unless
-        verify_checksum is False."""
+        verify_checksum is False. callback, if given, is called with the
+        number of bytes copied."""
+        progress = Progress(callback)
         source_name, target_name = f"{src_bucket}/{src_key}", f"{dst_bucket}/{dst_key}"
         if (src_bucket, src_key) == (dst_bucket, dst_key):
             raise ObjectSaveException(f"cannot copy {source_name} onto itself")
@@ -278,8 +290,15 @@ class ObjectClerk:
         def copy() -> None:
             source = _verify.head(self._s3, src_bucket, src_key)
             for part_size in self._copy_layouts(source, verify_checksum):
+                progress.restart()
                 _transfer.copy(
-                    self._s3, source, dst_bucket, dst_key, part_size, self._settings.upload_config
+                    self._s3,
+                    source,
+                    dst_bucket,
+                    dst_key,
+                    part_size,
+                    self._settings.upload_config,
+                    progress,
                 )
                 if not verify_checksum:
                     return
