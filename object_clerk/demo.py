@@ -8,12 +8,14 @@ Needs the ``server`` extra: ``pip install 'object-clerk[server]'``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 MiB = 1024 * 1024
 
@@ -26,8 +28,8 @@ def main() -> int:
         return 2
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the server's request log
-    # 5 MiB is S3's smallest part size: a 12 MiB file goes up in 3 parts.
-    os.environ.setdefault("MULTIPART_THRESHOLD", str(5 * MiB))
+    # 8 MiB parts, as aws-cli's: the 64 MiB file goes up in 9 parts.
+    os.environ.setdefault("MULTIPART_THRESHOLD", str(8 * MiB))
     from object_clerk import ObjectClerk
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -50,7 +52,7 @@ def main() -> int:
         _make_buckets(clerk, "raw-frames", "archive")
         with tempfile.TemporaryDirectory() as scratch:
             path = Path(scratch) / "frame-0001.fits"
-            path.write_bytes(os.urandom(12 * MiB + 321))
+            path.write_bytes(os.urandom(64 * MiB + 321))
             _run(clerk, path)
     finally:
         server.stop()
@@ -74,15 +76,35 @@ def _make_buckets(clerk: object, *names: str) -> None:
         print(f"created bucket {name}")
 
 
-def _run(clerk, path: Path) -> None:  # type: ignore[no-untyped-def]
+def _progress_bar(description: str, total: int) -> Any:
+    """A tqdm bar where tqdm is installed (the server extra), else nothing."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return contextlib.nullcontext(None)
+    return tqdm(total=total, desc=description, unit="B", unit_scale=True, leave=True)
+
+
+def _run(clerk: Any, path: Path) -> None:
     size = path.stat().st_size
-    clerk.upload_object(path, "raw-frames", "2026/frame-0001.fits")
+    with _progress_bar("upload", size) as bar:
+        clerk.upload_object(
+            path, "raw-frames", "2026/frame-0001.fits", callback=bar.update if bar else None
+        )
     etag = clerk.get_object_info("raw-frames", "2026/frame-0001.fits")["etag"]
     print(f"uploaded {path.name} ({size} bytes) in parts, verified: ETag {etag}")
 
     data = clerk.get_object("raw-frames", "2026/frame-0001.fits")
     same = hashlib.md5(data).digest() == hashlib.md5(path.read_bytes()).digest()
     print(f"got it back: {len(data)} bytes, verified, identical to the file: {same}")
+
+    copy_path = path.with_name("downloaded.fits")
+    with _progress_bar("download", size) as bar:
+        clerk.download_object(
+            "raw-frames", "2026/frame-0001.fits", copy_path, callback=bar.update if bar else None
+        )
+    same_file = copy_path.read_bytes() == path.read_bytes()
+    print(f"downloaded it to {copy_path.name}, verified, identical to the file: {same_file}")
 
     clerk.copy_object("raw-frames", "2026/frame-0001.fits", "archive", "frame-0001.fits")
     print("copied raw-frames/2026/frame-0001.fits to archive/frame-0001.fits, verified")
@@ -99,7 +121,7 @@ def _run(clerk, path: Path) -> None:  # type: ignore[no-untyped-def]
     clerk.delete_object("raw-frames", "2026/frame-0001.fits")
     left = list(clerk.list_objects("archive")) + list(clerk.list_objects("raw-frames"))
     print(f"deleted everything: {len(left)} objects left")
-    if not same or left:
+    if not (same and same_file) or left:
         raise SystemExit("the demo did not end as it should")
 
 

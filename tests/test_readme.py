@@ -26,7 +26,7 @@ def python_examples() -> list[str]:
 
 def test_the_readme_has_its_examples() -> None:
     examples = python_examples()
-    assert len(examples) == 8
+    assert len(examples) == 10
     assert "ObjectClerk(" in examples[0]
 
 
@@ -61,6 +61,8 @@ def run_examples(
         exec(example, namespace)
 
     assert namespace["bytes_response"] == b"the file's bytes"
+    assert Path("downloaded_file").read_bytes() == b"the file's bytes"
+    assert sum(namespace["transferred"]) == len(b"the file's bytes")
     assert namespace["dict_response"]["content-length"] == str(len(b"the file's bytes"))
     assert s3.get_object(Bucket="source-bucket", Key="source_object_key")["Body"].read() == (
         b"source bytes"
@@ -78,6 +80,6 @@ def test_the_quick_start_demo_runs_end_to_end() -> None:
         env=env,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "uploaded frame-0001.fits (12583233 bytes) in parts, verified" in result.stdout
+    assert "uploaded frame-0001.fits (67109185 bytes) in parts, verified" in result.stdout
     assert "identical to the file: True" in result.stdout
     assert "deleted everything: 0 objects left" in result.stdout
