@@ -131,6 +131,25 @@ class _DigestingClient:
 
         return self._s3.retried(attempt)
 
+    def complete_multipart_upload(self, **request: Any) -> Any:
+        """Completes the upload; if the completion fails, for instance
+        because its answer was lost and the repeat finds the upload id gone
+        (NoSuchUpload, or Ceph RGW's 500), the store is asked whether it
+        holds the completed object after all."""
+        try:
+            return self._s3.complete_multipart_upload(**request)
+        except Exception:
+            if self._holds_upload(request["Bucket"], request["Key"]):
+                return {}
+            raise
+
+    def _holds_upload(self, bucket: str, key: str) -> bool:
+        try:
+            stored = self._s3.head_object(Bucket=bucket, Key=key)
+        except Exception:
+            return False
+        return Etag.parse(stored.get("ETag") or "") == self.etag()
+
     def etag(self) -> Etag:
         with self._lock:
             if self._parts:
