@@ -148,7 +148,7 @@ class FaultProxy:
         reader = client.makefile("rb")
         try:
             while not self._stopping.is_set():
-                request = _read_request(reader)
+                request = _read_request(reader, client)
                 if request is None:
                     return
                 if not self._answer(client, request):
@@ -187,12 +187,14 @@ class FaultProxy:
         return True
 
 
-def _read_request(reader: Any) -> Request | None:
+def _read_request(reader: Any, client: socket.socket) -> Request | None:
     line = reader.readline(65536)
     if not line or not line.strip():
         return None
     method, target, _version = line.decode("latin-1").split(" ", 2)
     headers = _read_headers(reader)
+    if headers.pop("expect", "").lower() == "100-continue":
+        client.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")  # or the client waits a second
     length = int(headers.get("content-length", "0"))
     body = reader.read(length) if length else b""
     return Request(method, target, headers, body)
