@@ -67,6 +67,8 @@ SMALL_COUNT = 500
 SMALL_SIZE = 4 * KiB
 LIST_COUNT = 5000
 MD5_ROUNDS = 3
+# Peaks below this are page-level noise: no RSS ratio is given against one.
+RSS_RATIO_FLOOR_MIB = 1.0
 
 SIDES = ("clerk", "boto3")
 GET_KEY = "source/random-256MiB-8MiB-parts"
@@ -616,7 +618,7 @@ class Row:
             ratio(self.clerk_s, self.boto3_s),
             f"{self.clerk_mib:.1f}",
             f"{self.boto3_mib:.1f}",
-            ratio(self.clerk_mib, self.boto3_mib),
+            ratio(self.clerk_mib, self.boto3_mib) if self.boto3_mib >= RSS_RATIO_FLOOR_MIB else "-",
         ]
 
 
@@ -720,7 +722,8 @@ def benchmark(names: Sequence[str], repeat: int, rst: bool) -> None:
     rows = [Row.of(name, samples[name]) for name in names]
     notes = [
         f"Medians of {repeat} runs per side, sides interleaved, each operation timed in a "
-        "fresh process; a ratio above 1 means the clerk takes longer or more memory.",
+        "fresh process; a ratio above 1 means the clerk takes longer or more memory "
+        f"(no RSS ratio where boto3's peak is under {RSS_RATIO_FLOOR_MIB:g} MiB).",
         SAME_REQUESTS_NOTE,
         md5_line(speeds),
         machine_line(endpoint),
