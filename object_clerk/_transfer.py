@@ -30,6 +30,8 @@ from object_clerk._verify import PRECONDITION_FAILED, Mismatch, StoredObject, er
 # Bodies are hashed in pieces this large: big enough for hashlib to release
 # the GIL, so parts are hashed in parallel.
 HASH_READ_SIZE = 1024 * 1024
+# Objects up to this size are sent by one PutObject from the calling thread.
+SMALL_OBJECT = 8 * 1024 * 1024
 
 # Metadata a multipart copy has to carry over itself (CopyObject keeps it).
 COPIED_HEADERS = (
@@ -56,6 +58,31 @@ class _KnownObject(BaseSubscriber):
         future.meta.provide_transfer_size(self._size)
         if self._etag is not None:
             future.meta.provide_object_etag(self._etag)
+
+
+class _Window:
+    """size bytes of a file object from offset start, seekable within them
+    and never closing the file: a request body that can be sent again."""
+
+    def __init__(self, fileobj: IO[bytes], start: int, size: int) -> None:
+        self._fileobj, self._start, self._size = fileobj, start, size
+        self._position = 0
+
+    def read(self, amount: int = -1) -> bytes:
+        left = self._size - self._position
+        amount = left if amount is None or amount < 0 else min(amount, left)
+        self._fileobj.seek(self._start + self._position)
+        data = self._fileobj.read(amount)
+        self._position += len(data)
+        return data
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        self._position = max(0, min(self._size, base + offset))
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
 
 
 class _KeptOpen:
@@ -179,17 +206,33 @@ def upload(
     """Store source under bucket/key, multipart at config's threshold; the
     ETag of the bytes sent, as the store computes it."""
     source.rewind()
+    client = _DigestingClient(s3)
+    if source.size <= min(SMALL_OBJECT, config.multipart_threshold - 1):
+        _put_small(client, source, bucket, key)
+        progress.add(source.size)
+        return client.etag()
     target: str | _KeptOpen
     if source.filename is not None:
         target = source.filename
     else:
         assert source.fileobj is not None
         target = _KeptOpen(source.fileobj)
-    client = _DigestingClient(s3)
     with _manager(client, config) as manager:
         subscribers = [_KnownObject(source.size), _Reporting(progress)]
         manager.upload(target, bucket, key, subscribers=subscribers).result()
     return client.etag()
+
+
+def _put_small(client: _DigestingClient, source: UploadSource, bucket: str, key: str) -> None:
+    """One PutObject from the calling thread: for a small object, the
+    thread pool of a transfer manager costs more than the transfer."""
+    if source.filename is not None:
+        with open(source.filename, "rb") as file:
+            client.put_object(Bucket=bucket, Key=key, Body=_Window(file, 0, source.size))
+    else:
+        assert source.fileobj is not None
+        body = _Window(source.fileobj, source.start, source.size)
+        client.put_object(Bucket=bucket, Key=key, Body=body)
 
 
 def _manager(client: Any, config: TransferConfig) -> TransferManager:
