@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from object_clerk.exceptions import ObjectSaveException
 
@@ -69,8 +69,8 @@ def open_source(data: UploadData) -> Iterator[UploadSource]:
 @contextmanager
 def _open(data: UploadData) -> Iterator[UploadSource]:
     if isinstance(data, (bytes, bytearray, memoryview)):
-        buffer = io.BytesIO(data)  # shares the memory of bytes, no copy
-        yield UploadSource(size=len(buffer.getbuffer()), description="bytes", fileobj=buffer)
+        reader = _MemoryReader(data)
+        yield UploadSource(size=reader.size, description="bytes", fileobj=reader)
     elif isinstance(data, (str, os.PathLike)):
         yield _file_source(Path(data))
     elif callable(getattr(data, "read", None)):
@@ -81,6 +81,44 @@ def _open(data: UploadData) -> Iterator[UploadSource]:
             "data must be bytes, a str or pathlib.Path naming a file, or a readable "
             f"binary file object, not {type(data).__name__}"
         )
+
+
+class _MemoryReader(io.RawIOBase):
+    """A file object over the caller's bytes, bytearray or memoryview,
+    read in slices of it: the data is never copied whole."""
+
+    def __init__(self, data: bytes | bytearray | memoryview) -> None:
+        super().__init__()
+        view = memoryview(data)
+        self._view = view.cast("B") if view.c_contiguous else memoryview(view.tobytes())
+        self.size = len(self._view)
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        chunk = self._view[self._position : self._position + len(buffer)]
+        memoryview(buffer).cast("B")[: len(chunk)] = chunk
+        self._position += len(chunk)
+        return len(chunk)
+
+    def read(self, size: int | None = -1) -> bytes:
+        end = self.size if size is None or size < 0 else min(self.size, self._position + size)
+        chunk = self._view[self._position : end].tobytes()
+        self._position = max(self._position, end)
+        return chunk
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self.size}[whence]
+        self._position = max(0, base + offset)
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
 
 
 def _file_source(path: Path) -> UploadSource:

@@ -34,8 +34,20 @@ CHILD = textwrap.dedent(
     clerk = ObjectClerk(os.environ["HOST"], int(os.environ["PORT"]), os.environ["ACCESS_KEY"],
                         os.environ["SECRET_KEY"], 0, 1, 0, 0, 3)
     operation, bucket, path = sys.argv[1:4]
+    kinds = ("bytes", "bytearray", "memoryview")
+    # each made in one allocation: a passing copy would raise the peak
+    if operation == "bytearray":
+        data = bytearray(os.path.getsize(path))
+        with open(path, "rb") as file:
+            file.readinto(data)
+    elif operation in kinds:
+        with open(path, "rb") as file:
+            data = file.read()
+        data = memoryview(data) if operation == "memoryview" else data
     baseline = status("VmRSS")
-    if operation == "upload":
+    if operation in kinds:
+        clerk.upload_object(data, bucket, operation)
+    elif operation == "upload":
         clerk.upload_object(path, bucket, "big")
     elif operation == "get":
         data = clerk.get_object(bucket, "big")
@@ -48,14 +60,16 @@ CHILD = textwrap.dedent(
 )
 
 
-def peak_above_baseline(endpoint: Endpoint, operation: str, bucket: str, path: Path) -> int:
+def peak_above_baseline(
+    endpoint: Endpoint, operation: str, bucket: str, path: Path, threshold: int = 8 * MiB
+) -> int:
     env = {
         **os.environ,
         "HOST": endpoint.host,
         "PORT": str(endpoint.port),
         "ACCESS_KEY": endpoint.access_key,
         "SECRET_KEY": endpoint.secret_key,
-        "MULTIPART_THRESHOLD": str(8 * MiB),
+        "MULTIPART_THRESHOLD": str(threshold),
     }
     result = subprocess.run(
         [sys.executable, "-c", CHILD, operation, bucket, str(path)],
@@ -92,3 +106,17 @@ def test_memory_is_bounded_by_parts_not_by_file_size(
 
     getting = peak_above_baseline(endpoint, "get", bucket, big_file)
     assert getting < 1.25 * SIZE, f"get of 256 MiB: {getting / MiB:.0f} MiB"
+
+
+@pytest.mark.parametrize("kind", ["bytes", "bytearray", "memoryview"])
+def test_data_in_memory_is_not_copied_whole(
+    endpoint: Endpoint, s3: Any, bucket: str, tmp_path: Path, kind: str
+) -> None:
+    if endpoint.use_ssl:
+        pytest.skip("measured over plain http")
+    path = tmp_path / "data"
+    path.write_bytes(os.urandom(64 * MiB))
+    # one PutObject: its body is read from the caller's memory in slices
+    above = peak_above_baseline(endpoint, kind, bucket, path, threshold=500 * MiB)
+    assert above < 32 * MiB, f"upload of 64 MiB of {kind}: {above / MiB:.0f} MiB more"
+    assert s3.head_object(Bucket=bucket, Key=kind)["ContentLength"] == 64 * MiB
