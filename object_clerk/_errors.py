@@ -75,7 +75,7 @@ def translate(error: BaseException, what: str) -> BaseException:
     if isinstance(error, BotoCoreError):
         return ObjectClerkException(f"{what}: {error}")
     if isinstance(error, OSError):  # reading the caller's file failed
-        return ObjectSaveException(f"{what}: cannot read the data: {error}")
+        return ObjectSaveException(f"{what}: {error}")
     return error
 
 

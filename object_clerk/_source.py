@@ -51,6 +51,16 @@ class UploadSource:
             return None
         return (status.st_size, status.st_mtime_ns, status.st_ino)
 
+    def refresh(self) -> None:
+        """Measure the source again before an attempt: a file that changed
+        since it was opened is uploaded whole, as it is now."""
+        if self.filename is not None:
+            self.size = _file_source(Path(self.filename)).size
+        elif self.fileobj is not None and not isinstance(self.fileobj, _MemoryReader):
+            self.size = max(0, self.fileobj.seek(0, io.SEEK_END) - self.start)
+        if self.size == 0:
+            raise ObjectSaveException(f"refusing to upload {self.description}: it is empty")
+
     def rewind(self) -> None:
         if self.fileobj is not None:
             self.fileobj.seek(self.start)
@@ -134,7 +144,10 @@ def _file_source(path: Path) -> UploadSource:
 
 @contextmanager
 def _seekable(fileobj: IO[bytes]) -> Iterator[tuple[IO[bytes], int, int]]:
-    probe = fileobj.read(0)
+    try:
+        probe = fileobj.read(0)
+    except ValueError as error:  # a closed file
+        raise ObjectSaveException(f"cannot read {_describe(fileobj)}: {error}") from error
     if not isinstance(probe, (bytes, bytearray)):
         raise TypeError(f"file object must be opened in binary mode, not {type(fileobj).__name__}")
     if _is_seekable(fileobj):

@@ -9,6 +9,7 @@ that afterwards by looking at the store, against the ETag an upload returns.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import io
 import threading
@@ -73,6 +74,8 @@ class _Window:
         amount = left if amount is None or amount < 0 else min(amount, left)
         self._fileobj.seek(self._start + self._position)
         data = self._fileobj.read(amount)
+        if len(data) < amount:  # the file shrank: never send a short body
+            raise Mismatch("the data ended early: it changed while it was uploaded")
         self._position += len(data)
         return data
 
@@ -159,23 +162,43 @@ class _DigestingClient:
         return self._s3.retried(attempt)
 
     def complete_multipart_upload(self, **request: Any) -> Any:
-        """Completes the upload; if the completion fails, for instance
-        because its answer was lost and the repeat finds the upload id gone
-        (NoSuchUpload, or Ceph RGW's 500), the store is asked whether it
-        holds the completed object after all."""
+        """Completes the upload. An attempt whose answer was lost may have
+        completed it, and then a repeat finds the upload id gone (moto:
+        NoSuchUpload; Ceph RGW: a 500 for ever): so after a failure, before
+        each repeat and once the repeats end, the store is asked whether it
+        holds the object with this upload's ETag."""
+        failures: list[BaseException] = []
+
+        def attempt() -> Any:
+            if failures and self._holds_upload(request):
+                return {}
+            try:
+                return self._s3.raw.complete_multipart_upload(**request)
+            except Exception as error:
+                failures.append(error)
+                raise
+
         try:
-            return self._s3.complete_multipart_upload(**request)
+            return self._s3.retried(attempt)
         except Exception:
-            if self._holds_upload(request["Bucket"], request["Key"]):
+            if failures and self._holds_upload(request):
                 return {}
             raise
 
-    def _holds_upload(self, bucket: str, key: str) -> bool:
+    def _holds_upload(self, request: dict[str, Any]) -> bool:
+        """Whether the store holds this upload's object; if so the upload id,
+        completed or not, is aborted so that no parts are left behind."""
         try:
-            stored = self._s3.head_object(Bucket=bucket, Key=key)
+            stored = self._s3.raw.head_object(Bucket=request["Bucket"], Key=request["Key"])
         except Exception:
             return False
-        return Etag.parse(stored.get("ETag") or "") == self.etag()
+        if Etag.parse(stored.get("ETag") or "") != self.etag():
+            return False
+        with contextlib.suppress(Exception):
+            self._s3.raw.abort_multipart_upload(
+                Bucket=request["Bucket"], Key=request["Key"], UploadId=request["UploadId"]
+            )
+        return True
 
     def etag(self) -> Etag:
         with self._lock:

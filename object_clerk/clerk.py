@@ -153,8 +153,8 @@ class ObjectClerk:
         any failure path is untouched and no temporary file is left."""
         target = Path(path)
         with translated_errors(f"download_object {bucket}/{key} to {str(target)!r}"):
-            fd, partial = tempfile.mkstemp(
-                dir=target.parent, prefix=f".{target.name}.", suffix=".part"
+            fd, partial = tempfile.mkstemp(  # a name short enough for any target's
+                dir=target.parent, prefix=f".{target.name[:200]}.", suffix=".part"
             )
             try:
                 with os.fdopen(fd, "r+b") as file:
@@ -261,6 +261,7 @@ class ObjectClerk:
             def store() -> None:
                 progress.restart()
                 before = source.fingerprint()
+                source.refresh()
                 sent = _transfer.upload(self._s3, source, bucket, key, config, progress)
                 if source.fingerprint() != before:
                     raise _verify.Mismatch(f"{source.description} changed while it was uploaded")

@@ -396,3 +396,12 @@ def test_upload_leaves_the_callers_file_open(
     with path.open("rb") as file:
         clerk.upload_object(file, bucket, "k")
         assert not file.closed
+
+
+def test_a_closed_file_is_refused(clerk: ObjectClerk, bucket: str, tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"data")
+    file = path.open("rb")
+    file.close()
+    with pytest.raises(ObjectSaveException, match="closed"):
+        clerk.upload_object(file, bucket, "k")

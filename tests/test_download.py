@@ -128,3 +128,13 @@ def test_ranges_follow_the_download_config_without_a_known_layout() -> None:
     assert ranges == [(0, 8 * MiB), (8 * MiB, 16 * MiB), (16 * MiB, 20 * MiB)]
     assert plan_ranges(100, None, config.download_config) == [(0, 100)]
     assert plan_ranges(0, None, config.download_config) == [(0, 0)]
+
+
+def test_a_target_with_a_long_name(
+    clerk: ObjectClerk, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    target = tmp_path / ("n" * 250)
+    clerk.download_object(bucket, "k", target)
+    assert target.read_bytes() == b"x"
+    assert leftovers(tmp_path) == []

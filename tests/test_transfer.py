@@ -121,3 +121,68 @@ def test_use_threads_false_uploads_and_copies_on_the_calling_thread(
     clerk.upload_object(os.urandom(2 * TEST_THRESHOLD), bucket, "k")
     clerk.copy_object(bucket, "k", bucket, "copy")
     assert threads == {threading.current_thread().name}
+
+
+@pytest.mark.parametrize("size", [1000, 2 * TEST_THRESHOLD + 5], ids=["single", "multipart"])
+def test_a_file_that_grows_during_its_upload_is_uploaded_whole(
+    clerk: ObjectClerk, s3: Any, bucket: str, tmp_path: Any, size: int
+) -> None:
+    path = tmp_path / "growing.log"
+    path.write_bytes(os.urandom(size))
+    grown: list[bool] = []
+
+    def grow_once(**kwargs: Any) -> None:
+        if not grown:
+            grown.append(True)
+            with path.open("ab") as file:
+                file.write(os.urandom(50_000))
+
+    clerk._s3.raw.meta.events.register("after-call.s3.PutObject", grow_once)
+    clerk._s3.raw.meta.events.register("after-call.s3.UploadPart", grow_once)
+    clerk.upload_object(path, bucket, "k")
+    assert stored_bytes(s3, bucket, "k") == path.read_bytes()
+    assert len(stored_bytes(s3, bucket, "k")) == size + 50_000
+
+
+def test_a_file_that_shrinks_while_it_is_sent_is_sent_again(
+    clerk: ObjectClerk, s3: Any, bucket: str, tmp_path: Any
+) -> None:
+    path = tmp_path / "shrinking.log"
+    path.write_bytes(os.urandom(100_000))
+    shrunk: list[bool] = []
+
+    def shrink_once(**kwargs: Any) -> None:
+        if not shrunk:
+            shrunk.append(True)
+            os.truncate(path, 60_000)
+
+    clerk._s3.raw.meta.events.register("before-send.s3.PutObject", shrink_once)
+    clerk.upload_object(path, bucket, "k")
+    assert stored_bytes(s3, bucket, "k") == path.read_bytes()
+    assert len(path.read_bytes()) == 60_000
+
+
+def test_a_completion_that_fails_leaves_no_upload_behind(
+    clerk: ObjectClerk, s3: Any, bucket: str
+) -> None:
+    """The store already holds these very bytes (an earlier identical upload)
+    and every completion fails: the upload is reported done, as the store
+    holds what was meant, and its parts are not left behind."""
+    data = os.urandom(2 * TEST_THRESHOLD + 5)
+    clerk.upload_object(data, bucket, "k")
+    inject(clerk).fail("CompleteMultipartUpload", "internal_error", times=1000)
+    clerk.upload_object(data, bucket, "k")
+    assert stored_bytes(s3, bucket, "k") == data
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+def test_a_completion_that_fails_for_other_bytes_is_an_error(
+    clerk: ObjectClerk, s3: Any, bucket: str
+) -> None:
+    from object_clerk import ObjectClerkServerInternalException
+
+    clerk.upload_object(os.urandom(2 * TEST_THRESHOLD + 5), bucket, "k")
+    inject(clerk).fail("CompleteMultipartUpload", "internal_error", times=1000)
+    with pytest.raises(ObjectClerkServerInternalException):
+        clerk.upload_object(os.urandom(2 * TEST_THRESHOLD + 5), bucket, "k")
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
