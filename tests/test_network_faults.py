@@ -186,7 +186,8 @@ def test_two_faults_are_healed(
     proxy.inject(case.matcher(bucket), fault, times=2)
     result = case.call(clerk, bucket)
     case.check(s3, bucket, result)
-    assert proxy.matched[fault] >= 2, "the faults happened"
+    # a completion whose answer was lost is found done in the store: no repeat
+    assert proxy.matched[fault] >= (1 if (operation, fault) in SUCCEEDS else 2), "faults happened"
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
 
 
