@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -156,3 +157,16 @@ def _flipped(data: bytes) -> bytes:
 def inject(clerk: Any) -> FaultInjector:
     """A fault injector on the boto3 client inside clerk."""
     return FaultInjector(clerk._s3.raw)
+
+
+def once(action: Callable[[], object]) -> Callable[..., None]:
+    """A botocore event handler that runs action the first time only: to
+    change the store or a file in the middle of an operation."""
+    done: list[bool] = []
+
+    def handler(**kwargs: Any) -> None:
+        if not done:
+            done.append(True)
+            action()
+
+    return handler

@@ -222,24 +222,32 @@ def test_copy_of_a_missing_source(clerk: ObjectClerk, bucket: str) -> None:
         clerk.copy_object(bucket, "no-such-key", bucket, "copy")
 
 
-def test_copy_onto_itself_is_refused(clerk: ObjectClerk, s3: Any, bucket: str) -> None:
+@pytest.mark.parametrize("operation", ["copy_object", "move_object"])
+def test_copy_or_move_onto_itself_is_refused_and_keeps_the_object(
+    clerk: ObjectClerk, s3: Any, bucket: str, operation: str
+) -> None:
     clerk.upload_object(SMALL, bucket, "k")
     with pytest.raises(ObjectSaveException, match="onto itself"):
-        clerk.copy_object(bucket, "k", bucket, "k")
+        getattr(clerk, operation)(bucket, "k", bucket, "k")
     assert stored_bytes(s3, bucket, "k") == SMALL
 
 
-def test_a_copy_that_does_not_match_is_removed_and_reported(
-    clerk: ObjectClerk, s3: Any, bucket: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A copy step that stores other bytes (as a broken gateway might) is
-    caught by the check of what the store holds afterwards."""
+@pytest.fixture
+def broken_copy(s3: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A copy step that stores other bytes, as a broken gateway might."""
 
-    def broken_copy(client: Any, source: Any, dst_bucket: str, dst_key: str, *_: Any) -> None:
+    def copy(client: Any, source: Any, dst_bucket: str, dst_key: str, *_: Any) -> None:
         s3.put_object(Bucket=dst_bucket, Key=dst_key, Body=b"not the source")
 
+    monkeypatch.setattr("object_clerk._transfer.copy", copy)
+
+
+@pytest.mark.usefixtures("broken_copy")
+def test_a_copy_that_does_not_match_is_removed_and_reported(
+    clerk: ObjectClerk, s3: Any, bucket: str
+) -> None:
+    """Caught by the check of what the store holds afterwards."""
     clerk.upload_object(SMALL, bucket, "k")
-    monkeypatch.setattr("object_clerk._transfer.copy", broken_copy)
     with pytest.raises(ObjectVerificationException, match="removed"):
         clerk.copy_object(bucket, "k", bucket, "copy")
     assert stored_keys(s3, bucket) == ["k"]
@@ -261,13 +269,6 @@ def test_move_copies_then_deletes_the_source(
     assert stored_keys(s3, source) == []
 
 
-def test_move_onto_itself_keeps_the_object(clerk: ObjectClerk, s3: Any, bucket: str) -> None:
-    clerk.upload_object(SMALL, bucket, "k")
-    with pytest.raises(ObjectSaveException, match="onto itself"):
-        clerk.move_object(bucket, "k", bucket, "k")
-    assert stored_bytes(s3, bucket, "k") == SMALL
-
-
 def test_move_into_a_missing_bucket_keeps_the_source(
     clerk: ObjectClerk, s3: Any, bucket: str
 ) -> None:
@@ -277,14 +278,11 @@ def test_move_into_a_missing_bucket_keeps_the_source(
     assert stored_bytes(s3, bucket, "k") == SMALL
 
 
+@pytest.mark.usefixtures("broken_copy")
 def test_a_move_whose_copy_cannot_be_verified_keeps_the_source(
-    clerk: ObjectClerk, s3: Any, bucket: str, monkeypatch: pytest.MonkeyPatch
+    clerk: ObjectClerk, s3: Any, bucket: str
 ) -> None:
-    def broken_copy(client: Any, source: Any, dst_bucket: str, dst_key: str, *_: Any) -> None:
-        s3.put_object(Bucket=dst_bucket, Key=dst_key, Body=b"not the source")
-
     clerk.upload_object(SMALL, bucket, "k")
-    monkeypatch.setattr("object_clerk._transfer.copy", broken_copy)
     with pytest.raises(ObjectVerificationException):
         clerk.move_object(bucket, "k", bucket, "moved")
     assert stored_keys(s3, bucket) == ["k"]

@@ -172,14 +172,19 @@ def test_unbounded_tries_heal_many_failures(
     assert faults.sent["HeadObject"] == 26
 
 
-def test_a_body_cut_off_mid_stream_is_fetched_again(
-    clerk: ObjectClerk, s3: Any, bucket: str
+@pytest.mark.parametrize(
+    ("fault", "key", "data"),
+    [("cut_body", "big", BIG), ("corrupt_body", "small", SMALL)],
+    ids=["cut off mid-stream", "damaged"],
+)
+def test_a_bad_body_is_fetched_again(
+    clerk: ObjectClerk, s3: Any, bucket: str, fault: str, key: str, data: bytes
 ) -> None:
     prepare(s3, bucket)
     faults = inject(clerk)
-    faults.fail("GetObject", "cut_body", times=2)
-    assert clerk.get_object(bucket, "big") == BIG
-    assert faults.sent["GetObject"] == 3
+    faults.fail("GetObject", fault, times=2)
+    assert clerk.get_object(bucket, key) == data
+    assert faults.sent["GetObject"] >= 3
 
 
 def test_nothing_listening_ends_in_a_connection_exception(
@@ -200,14 +205,6 @@ def test_nothing_listening_ends_in_a_connection_exception(
 
 
 # -- damaged bytes -------------------------------------------------------------
-
-
-def test_a_damaged_download_is_fetched_again(clerk: ObjectClerk, s3: Any, bucket: str) -> None:
-    prepare(s3, bucket)
-    faults = inject(clerk)
-    faults.fail("GetObject", "corrupt_body", times=1)
-    assert clerk.get_object(bucket, "small") == SMALL
-    assert faults.sent["GetObject"] == 2
 
 
 def test_a_download_that_stays_damaged_returns_nothing(

@@ -23,6 +23,7 @@ from object_clerk import (
 )
 from tests.conftest import TEST_THRESHOLD, Endpoint, stored_bytes, stored_keys
 from tests.proxy import FaultProxy, Request, request_matcher
+from tests.workloads import round_trips
 
 READ_TIMEOUT = 1  # the proxy's "delay" answers after 1.5 s
 SMALL = b"a small frame\n" * 50
@@ -274,20 +275,7 @@ def test_eight_threads_share_a_clerk_through_faults(
     ]:
         proxy.inject(request_matcher(method, f"/{bucket}/.*"), fault, times=6)
 
-    def round_trip(worker: int) -> bool:
-        data = os.urandom(2000 + worker)
-        key = f"worker-{worker}"
-        for _ in range(2):
-            clerk.upload_object(data, bucket, key)
-            assert clerk.get_object(bucket, key) == data
-            clerk.copy_object(bucket, key, bucket, f"{key}/copy")
-            assert [e["Key"] for e in clerk.list_objects(bucket, prefix=f"{key}/")] == [
-                f"{key}/copy"
-            ]
-            clerk.delete_object(bucket, f"{key}/copy")
-        return True
-
     with ThreadPoolExecutor(max_workers=8) as pool:
-        assert all(pool.map(round_trip, range(8)))
+        assert all(pool.map(lambda worker: round_trips(clerk, bucket, worker, 2), range(8)))
     assert sorted(stored_keys(s3, bucket)) == sorted(f"worker-{w}" for w in range(8))
     assert sum(proxy.matched.values()) >= 24, "the faults happened"

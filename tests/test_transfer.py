@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from object_clerk import ObjectClerk
 from tests.conftest import TEST_THRESHOLD, stored_bytes
-from tests.faults import inject
+from tests.faults import inject, once
 
 
 class SentBodies:
@@ -129,14 +129,12 @@ def test_a_file_that_grows_during_its_upload_is_uploaded_whole(
 ) -> None:
     path = tmp_path / "growing.log"
     path.write_bytes(os.urandom(size))
-    grown: list[bool] = []
 
-    def grow_once(**kwargs: Any) -> None:
-        if not grown:
-            grown.append(True)
-            with path.open("ab") as file:
-                file.write(os.urandom(50_000))
+    def grow() -> None:
+        with path.open("ab") as file:
+            file.write(os.urandom(50_000))
 
+    grow_once = once(grow)
     clerk._s3.raw.meta.events.register("after-call.s3.PutObject", grow_once)
     clerk._s3.raw.meta.events.register("after-call.s3.UploadPart", grow_once)
     clerk.upload_object(path, bucket, "k")
@@ -149,14 +147,8 @@ def test_a_file_that_shrinks_while_it_is_sent_is_sent_again(
 ) -> None:
     path = tmp_path / "shrinking.log"
     path.write_bytes(os.urandom(100_000))
-    shrunk: list[bool] = []
-
-    def shrink_once(**kwargs: Any) -> None:
-        if not shrunk:
-            shrunk.append(True)
-            os.truncate(path, 60_000)
-
-    clerk._s3.raw.meta.events.register("before-send.s3.PutObject", shrink_once)
+    shrink = once(lambda: os.truncate(path, 60_000))
+    clerk._s3.raw.meta.events.register("before-send.s3.PutObject", shrink)
     clerk.upload_object(path, bucket, "k")
     assert stored_bytes(s3, bucket, "k") == path.read_bytes()
     assert len(path.read_bytes()) == 60_000

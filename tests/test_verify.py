@@ -20,7 +20,7 @@ from object_clerk import (
 from object_clerk._checksum import Etag, full_object_checksum
 from object_clerk._verify import StoredObject, check_bytes
 from tests.conftest import MiB, stored_bytes, stored_keys
-from tests.faults import inject
+from tests.faults import inject, once
 
 
 def upload_with_parts(s3: Any, bucket: str, key: str, data: bytes, part_size: int) -> None:
@@ -119,14 +119,8 @@ def test_an_object_replaced_while_it_is_read_is_read_again(
     clerk: ObjectClerk, s3: Any, bucket: str
 ) -> None:
     s3.put_object(Bucket=bucket, Key="k", Body=b"old")
-    replaced = []
-
-    def replace_once(**kwargs: Any) -> None:
-        if not replaced:
-            replaced.append(True)
-            s3.put_object(Bucket=bucket, Key="k", Body=b"new bytes")
-
-    clerk._s3.raw.meta.events.register("before-call.s3.GetObject", replace_once)
+    replace = once(lambda: s3.put_object(Bucket=bucket, Key="k", Body=b"new bytes"))
+    clerk._s3.raw.meta.events.register("before-call.s3.GetObject", replace)
     assert clerk.get_object(bucket, "k") == b"new bytes"
 
 
@@ -279,13 +273,7 @@ def test_a_source_replaced_during_a_copy_is_copied_again(
     clerk: ObjectClerk, s3: Any, bucket: str
 ) -> None:
     s3.put_object(Bucket=bucket, Key="src", Body=b"old")
-    replaced = []
-
-    def replace_once(**kwargs: Any) -> None:
-        if not replaced:
-            replaced.append(True)
-            s3.put_object(Bucket=bucket, Key="src", Body=b"new bytes")
-
-    clerk._s3.raw.meta.events.register("before-call.s3.CopyObject", replace_once)
+    replace = once(lambda: s3.put_object(Bucket=bucket, Key="src", Body=b"new bytes"))
+    clerk._s3.raw.meta.events.register("before-call.s3.CopyObject", replace)
     clerk.copy_object(bucket, "src", bucket, "dst")
     assert stored_bytes(s3, bucket, "dst") == b"new bytes"
