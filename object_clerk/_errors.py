@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from botocore.exceptions import BotoCoreError, ClientError, SSLError
-from s3transfer.exceptions import RetriesExceededError, S3DownloadFailedError
+from s3transfer.exceptions import RetriesExceededError
 
 from object_clerk._retry import is_transient
 from object_clerk.exceptions import (
@@ -66,8 +66,6 @@ def translate(error: BaseException, what: str) -> BaseException:
         return error
     if isinstance(error, ClientError):
         return _client_error_class(error)(f"{what}: {error}")
-    if isinstance(error, S3DownloadFailedError):
-        return ObjectVerificationException(f"{what}: {error}")
     if isinstance(error, SSLError):
         return ObjectClerkConnectionException(f"{what}: TLS failure: {error}")
     if is_transient(error):

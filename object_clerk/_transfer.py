@@ -13,7 +13,7 @@ import contextlib
 import hashlib
 import io
 import threading
-from typing import IO, Any, Self
+from typing import IO, Any
 
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
@@ -62,8 +62,10 @@ class _KnownObject(BaseSubscriber):
 
 
 class _Window:
-    """size bytes of a file object from offset start, seekable within them
-    and never closing the file: a request body that can be sent again."""
+    """size bytes of the caller's file object from offset start, seekable
+    within them and never closing the file (s3transfer closes the body of a
+    PutObject when done, which would end the caller's file and every later
+    attempt): a request body that can be sent again."""
 
     def __init__(self, fileobj: IO[bytes], start: int, size: int) -> None:
         self._fileobj, self._start, self._size = fileobj, start, size
@@ -87,38 +89,8 @@ class _Window:
     def tell(self) -> int:
         return self._position
 
-
-class _KeptOpen:
-    """The caller's file object as s3transfer sees it: s3transfer closes the
-    body of a PutObject when done, which would end the caller's file and
-    every later attempt."""
-
-    def __init__(self, fileobj: IO[bytes]) -> None:
-        self._fileobj = fileobj
-
-    def read(self, size: int = -1) -> bytes:
-        return self._fileobj.read(size)
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        return self._fileobj.seek(offset, whence)
-
-    def tell(self) -> int:
-        return self._fileobj.tell()
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
     def close(self) -> None:
         """Left to the caller."""
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 class _DigestingClient:
@@ -234,12 +206,12 @@ def upload(
         _put_small(client, source, bucket, key)
         progress.add(source.size)
         return client.etag()
-    target: str | _KeptOpen
+    target: str | _Window
     if source.filename is not None:
         target = source.filename
     else:
         assert source.fileobj is not None
-        target = _KeptOpen(source.fileobj)
+        target = _Window(source.fileobj, source.start, source.size)
     with _manager(client, config) as manager:
         subscribers = [_KnownObject(source.size), _Reporting(progress)]
         manager.upload(target, bucket, key, subscribers=subscribers).result()

@@ -306,12 +306,7 @@ class ObjectClerk:
                 copied = _verify.head(self._s3, dst_bucket, dst_key)
                 if copied.etag == source.etag:
                     return
-                reason = copied.unverifiable_reason()
-                if reason is not None:  # e.g. a bucket that encrypts with KMS
-                    raise ObjectVerificationException(
-                        f"copy of {source_name} to {copied.name} was stored but cannot be "
-                        f"verified: {reason}; {_verify.SKIP_HINT}"
-                    )
+                _refuse_unverifiable(copied, f"copy of {source_name}")  # e.g. KMS buckets
             self._remove_damaged(copied, f"copy of {source_name}", source.etag)
 
         with translated_errors(f"copy_object {source_name} to {target_name}"):
@@ -353,12 +348,7 @@ class ObjectClerk:
         stored = _verify.head(self._s3, bucket, key)
         if stored.etag == expected:
             return
-        reason = stored.unverifiable_reason()
-        if reason is not None:
-            raise ObjectVerificationException(
-                f"{what} to {stored.name} was stored but cannot be verified: {reason}; "
-                f"{_verify.SKIP_HINT}"
-            )
+        _refuse_unverifiable(stored, what)
         self._remove_damaged(stored, what, expected)
 
     def _remove_damaged(self, stored: _verify.StoredObject, what: str, expected: Etag) -> None:
@@ -404,6 +394,17 @@ class ObjectClerk:
                 f"{source.size} bytes into {source.etag.parts} parts; {_verify.SKIP_HINT}"
             )
         return list(layouts)
+
+
+def _refuse_unverifiable(stored: _verify.StoredObject, what: str) -> None:
+    """An object whose ETag is not an MD5 was written but cannot be checked:
+    reported, and left in place rather than removed as damaged."""
+    reason = stored.unverifiable_reason()
+    if reason is not None:
+        raise ObjectVerificationException(
+            f"{what} to {stored.name} was stored but cannot be verified: {reason}; "
+            f"{_verify.SKIP_HINT}"
+        )
 
 
 def _new_file_mode(target: Path) -> int:
