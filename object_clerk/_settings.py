@@ -27,12 +27,16 @@ DEFAULT_MULTIPART_THRESHOLD = 500 * 1024 * 1024
 # aws-chunked bodies with checksum trailers unless an operation requires it:
 # Ceph RGW before 18.2.5 refuses those (411 MissingContentLength) and older
 # S3-compatible stores ignore them. Content-MD5 still protects every body.
+# Every PutObject and UploadPart carries a signed Content-MD5 that the store
+# checks, so signing the body's SHA-256 too (botocore does over http) would
+# only hash every byte once more before sending: payload signing is off.
 DEFAULT_CLIENT_CONFIG: dict[str, Any] = {
     "connect_timeout": 60,
     "read_timeout": 60,
     "retries": {"max_attempts": 0},
     "request_checksum_calculation": "when_required",
     "response_checksum_validation": "when_required",
+    "s3": {"payload_signing_enabled": False},
 }
 
 # The upload part layout decides the ETag, so it has one source of truth.
@@ -54,10 +58,7 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
     S3_UPLOAD_CONFIG and S3_DOWNLOAD_CONFIG."""
     env = os.environ if environ is None else environ
     threshold = _positive_int(env, "MULTIPART_THRESHOLD", DEFAULT_MULTIPART_THRESHOLD)
-    # A deep copy: botocore fills in the nested retries dict of a client's config.
-    client_options = copy.deepcopy(
-        {**DEFAULT_CLIENT_CONFIG, **_json_object(env, "S3_CLIENT_CONFIG")}
-    )
+    client_options = _merged(DEFAULT_CLIENT_CONFIG, _json_object(env, "S3_CLIENT_CONFIG"))
     upload_options = {
         key: value
         for key, value in _json_object(env, "S3_UPLOAD_CONFIG").items()
@@ -74,6 +75,20 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
             _json_object(env, "S3_DOWNLOAD_CONFIG"),
         ),
     )
+
+
+def _merged(defaults: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
+    """defaults with given's keys replacing them one by one, nested objects
+    (retries, s3) key by key too: naming an addressing style must not turn
+    payload signing back on. A deep copy: botocore fills in the nested
+    retries dict of a client's config."""
+    merged = copy.deepcopy(dict(defaults))
+    for name, value in given.items():
+        if isinstance(value, dict) and isinstance(merged.get(name), dict):
+            merged[name].update(copy.deepcopy(value))
+        else:
+            merged[name] = copy.deepcopy(value)
+    return merged
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:

@@ -21,6 +21,7 @@ def test_defaults() -> None:
     assert client.retries == {"max_attempts": 0}
     assert client.request_checksum_calculation == "when_required"
     assert client.response_checksum_validation == "when_required"
+    assert client.s3 == {"payload_signing_enabled": False}
 
 
 def test_threshold_sets_threshold_and_part_size() -> None:
@@ -65,6 +66,23 @@ def test_client_config_overrides_defaults_key_by_key() -> None:
     assert config.read_timeout == 5
     assert config.connect_timeout == 60
     assert config.request_checksum_calculation == "when_supported"
+
+
+def test_client_config_merges_nested_objects_key_by_key() -> None:
+    settings = settings_from_env(
+        {
+            "S3_CLIENT_CONFIG": '{"s3": {"addressing_style": "path"}, '
+            '"retries": {"mode": "standard"}}'
+        }
+    )
+    config: Config = settings.client_config
+    assert config.s3 == {"payload_signing_enabled": False, "addressing_style": "path"}
+    assert config.retries == {"max_attempts": 0, "mode": "standard"}
+
+
+def test_client_config_can_turn_payload_signing_back_on() -> None:
+    settings = settings_from_env({"S3_CLIENT_CONFIG": '{"s3": {"payload_signing_enabled": true}}'})
+    assert settings.client_config.s3 == {"payload_signing_enabled": True}
 
 
 @pytest.mark.parametrize(
