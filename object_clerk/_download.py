@@ -1,25 +1,36 @@
-"""Downloads: an object fetched in ranged GETs written straight into a sink
-(memory or a file), each range one request retried on its own.
+"""Downloads: an object read into a sink (memory or a file) in ranges, each
+range one attempt retried on its own, hashed as it arrives.
 
-A range is one attempt from sending the GET to reading its last byte, so a
-body cut off mid-stream is retried like a refused connection. Every GET is
-conditional on the ETag the caller saw (If-Match): no range comes from
-another version of the object. Each range is hashed as it arrives, in its
-worker thread; when the ranges are the object's parts, their MD5s give its
-ETag with no second pass over the bytes.
+Consecutive ranges share one GET: a stream is read range by range, and when
+it breaks in the middle of a range, the retry asks for the rest of the
+object from that range's start. Bytes already read are never fetched again,
+yet a healthy transfer costs one request, which matters for stores that
+read the whole object for every ranged GET (moto) and for hashing, which
+keeps pace with the network only when it is not split into many requests.
+
+Every GET is conditional on the ETag the caller saw (If-Match): no range
+comes from another version of the object. While one chunk is read, the
+previous one is hashed (and written, for a file) on a second thread, which
+is where the time goes on a fast network: MD5 runs at about the speed the
+bytes arrive. The spans hashed are the object's parts, or the whole object,
+so that what arrived gives its ETag without a second pass over the bytes.
 """
 
 from __future__ import annotations
 
 import hashlib
+import http.client
 import io
 import os
+import threading
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from boto3.s3.transfer import TransferConfig
-from botocore.exceptions import ClientError, IncompleteReadError
+from botocore.exceptions import ClientError, IncompleteReadError, ResponseStreamingError
 
 from object_clerk._checksum import Buffer, Etag, multipart_etag
 from object_clerk._client import RetryingClient
@@ -29,10 +40,21 @@ from object_clerk._verify import PRECONDITION_FAILED, Mismatch, StoredObject, er
 
 Range = tuple[int, int]  # [start, end)
 
-READ_SIZE = 1024 * 1024  # large enough for hashlib to release the GIL
+# One read and one hash update: large enough for hashlib to release the GIL.
+READ_SIZE = 2 * 1024 * 1024
+# Chunks read ahead of the hashing thread (for a file: buffers in flight).
+READ_AHEAD = 4
+# Each parallel stream carries at least this much: on a LAN one stream fills
+# the link, and every further GET costs the store a request (moto reads the
+# whole object for each), so parallel streams pay off only for big objects.
+STREAM_BYTES = 256 * 1024 * 1024
 
 
 class Sink(Protocol):
+    def into(self, offset: int, size: int) -> memoryview | None:
+        """Where the bytes at offset can be read straight into, if anywhere."""
+        ...
+
     def write(self, offset: int, data: Buffer) -> None: ...
 
     def chunks(self) -> Iterator[Buffer]:
@@ -41,9 +63,9 @@ class Sink(Protocol):
 
 
 class MemorySink:
-    """The object's bytes in one allocation of its size: a BytesIO grown to
-    the size once, written through its buffer, whose value is then taken
-    without a copy."""
+    """The object's bytes in one allocation of its size, read into directly:
+    a BytesIO grown to the size once, whose value is then taken without a
+    copy."""
 
     def __init__(self, size: int) -> None:
         self._buffer = io.BytesIO()
@@ -52,9 +74,12 @@ class MemorySink:
             self._buffer.write(b"\0")
         self._view: memoryview | None = self._buffer.getbuffer()
 
-    def write(self, offset: int, data: Buffer) -> None:
+    def into(self, offset: int, size: int) -> memoryview:
         assert self._view is not None
-        self._view[offset : offset + len(data)] = data
+        return self._view[offset : offset + size]
+
+    def write(self, offset: int, data: Buffer) -> None:
+        """Already in place: the bytes were read into it."""
 
     def chunks(self) -> Iterator[Buffer]:
         assert self._view is not None
@@ -75,6 +100,9 @@ class FileSink:
         self._size = size
         os.ftruncate(fd, size)
 
+    def into(self, offset: int, size: int) -> None:
+        return None
+
     def write(self, offset: int, data: Buffer) -> None:
         view = memoryview(data)
         while view:
@@ -86,16 +114,44 @@ class FileSink:
             yield os.pread(self._fd, min(READ_SIZE, self._size - offset), offset)
 
 
-def plan_ranges(size: int, part_size: int | None, config: TransferConfig) -> list[Range]:
-    """The object's parts when its part size is known; otherwise one range
-    below the download threshold, else ranges of the download chunk size."""
-    if part_size is not None:
-        step = part_size
-    elif size < config.multipart_threshold:
-        return [(0, size)]
-    else:
-        step = config.multipart_chunksize
-    return [(start, min(start + step, size)) for start in range(0, size, step)] or [(0, 0)]
+@dataclass(frozen=True)
+class Plan:
+    """How an object is fetched: ranges (each retried on its own), the spans
+    hashed on their own (parts, or the whole object; none when nothing is
+    checked), and the ranges each parallel stream reads, in order."""
+
+    ranges: list[Range]
+    hashed: list[Range]
+    streams: list[list[Range]]
+
+
+def plan(size: int, config: TransferConfig, hash_span: int | None) -> Plan:
+    """Spans of hash_span bytes (None: nothing hashed) split into ranges of
+    the download chunk size, or one range below the download threshold.
+    Streams begin and end on span boundaries (ranges, when nothing is
+    hashed): one per STREAM_BYTES, at most max_concurrency, one without
+    threads."""
+    whole = [(0, size)]
+    spans = _split(whole, hash_span) if hash_span else whole
+    ranges = _split(
+        spans, size if size < config.multipart_threshold else config.multipart_chunksize
+    )
+    units = spans if hash_span else ranges
+    count = 1
+    if config.use_threads:
+        count = max(1, min(config.max_concurrency, len(units), -(-size // STREAM_BYTES)))
+    per_stream = -(-len(units) // count)
+    streams = []
+    for index in range(0, len(units), per_stream):
+        low, high = units[index][0], units[min(index + per_stream, len(units)) - 1][1]
+        streams.append([r for r in ranges if low <= r[0] < high] or [(low, high)])
+    return Plan(ranges, spans if hash_span else [], streams)
+
+
+def _split(spans: list[Range], step: int) -> list[Range]:
+    step = max(step, 1)
+    pieces = [(at, min(at + step, end)) for start, end in spans for at in range(start, end, step)]
+    return pieces or [(0, 0)]
 
 
 def fetch(
@@ -105,77 +161,234 @@ def fetch(
     config: TransferConfig,
     progress: Progress,
     part_size: int | None = None,
+    hashed: bool = True,
 ) -> Etag | None:
-    """Fill sink with the object's bytes. Returns the ETag of what arrived
-    when the ranges alone tell it (the parts of a multipart object with
-    part_size, or a single-part object in one range), else None."""
-    if part_size is not None and stored.etag.parts != part_count(stored.size, part_size):
-        part_size = None
-    ranges = plan_ranges(stored.size, part_size, config)
-    digests: dict[Range, bytes] = {}
+    """Fill sink with the object's bytes. When hashed, returns the ETag of
+    what arrived: with the object's parts as the spans hashed if it is a
+    multipart object whose part size is part_size, as one span if it is a
+    single-part one; else (or when not hashed) None."""
+    span: int | None = None
+    if hashed and stored.etag.parts is None:
+        span = max(stored.size, 1)
+    elif hashed and part_size and stored.etag.parts == part_count(stored.size, part_size):
+        span = part_size
+    how = plan(stored.size, config, span)
+    digests: dict[int, Any] = {}
+    stop = threading.Event()
 
-    def fetch_range(byte_range: Range) -> None:
-        digests[byte_range] = s3.retried(_read_range, s3.raw, stored, byte_range, sink, progress)
+    def read_stream(ranges: list[Range]) -> None:
+        stream = _Stream(s3, stored, sink, ranges, how.hashed, digests, progress, config)
+        done = False
+        try:
+            for byte_range in ranges:
+                if stop.is_set():  # another stream failed: the fetch is over
+                    return
+                s3.retried(stream.read, byte_range)
+            done = True
+        except BaseException:
+            stop.set()
+            raise
+        finally:
+            stream.close(done)
 
-    _for_each(fetch_range, ranges, config)
-    if part_size is not None:
-        return multipart_etag([digests[r] for r in ranges])
-    if stored.etag.parts is None and len(ranges) == 1:
-        return Etag(digests[ranges[0]].hex(), None)
-    return None
+    if len(how.streams) == 1:
+        read_stream(how.streams[0])
+    else:
+        with ThreadPoolExecutor(len(how.streams), thread_name_prefix="object-clerk-get") as pool:
+            for _ in pool.map(read_stream, how.streams):
+                pass
+    if span is None:
+        return None
+    md5s = [digests[start].digest() for start, _ in how.hashed]
+    if stored.etag.parts is None:
+        return Etag(md5s[0].hex(), None)
+    return multipart_etag(md5s)
 
 
-def _read_range(
-    client: Any, stored: StoredObject, byte_range: Range, sink: Sink, progress: Progress
-) -> bytes:
-    """One attempt at one range: its MD5 when all of it arrived."""
-    start, end = byte_range
-    request: dict[str, Any] = {
-        "Bucket": stored.bucket,
-        "Key": stored.key,
-        "IfMatch": stored.raw_etag,
-    }
-    if (start, end) != (0, stored.size):
-        request["Range"] = f"bytes={start}-{end - 1}"
-    try:
-        response = client.get_object(**request)
-    except ClientError as error:
-        if error_code(error) in PRECONDITION_FAILED:
-            raise Mismatch(f"{stored.name} changed while it was read") from error
-        raise
-    body = response["Body"]
-    digest = hashlib.md5()
-    scratch = memoryview(bytearray(min(READ_SIZE, max(end - start, 1))))
-    offset = start
-    try:
-        if response["ContentLength"] != end - start:
+class _Hasher:
+    """Runs hashing and writing in order on one thread of its own (or on the
+    caller's, without threads), at most READ_AHEAD chunks behind the reader,
+    whose buffers it hands back in turn."""
+
+    def __init__(self, threaded: bool) -> None:
+        self._pool = ThreadPoolExecutor(1, "object-clerk-hash") if threaded else None
+        self._pending: deque[Future[None]] = deque()
+        self._buffers: list[memoryview] = []
+        self._turn = 0
+
+    def submit(self, task: Callable[[], None]) -> None:
+        if self._pool is None:
+            task()
+            return
+        self._pending.append(self._pool.submit(task))
+
+    def buffer(self, size: int) -> memoryview:
+        """A scratch buffer no task still reads: waits for the oldest task
+        when READ_AHEAD are in flight (raising its error, if it failed)."""
+        self.wait(READ_AHEAD - 1)
+        if len(self._buffers) < READ_AHEAD:
+            self._buffers.append(memoryview(bytearray(READ_SIZE)))
+        self._turn = (self._turn + 1) % len(self._buffers)
+        return self._buffers[self._turn][:size]
+
+    def wait(self, in_flight: int = 0) -> None:
+        while len(self._pending) > in_flight:
+            self._pending.popleft().result()
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(cancel_futures=True)
+
+
+class _Stream:
+    """Ranges read in order from one GET, opened again from the range that
+    failed. The hashes of a span are restored to the range's start before it
+    is read again: every change to them runs on the hashing thread, in the
+    order of the bytes."""
+
+    def __init__(
+        self,
+        s3: RetryingClient,
+        stored: StoredObject,
+        sink: Sink,
+        ranges: list[Range],
+        hashed: list[Range],
+        digests: dict[int, Any],
+        progress: Progress,
+        config: TransferConfig,
+    ) -> None:
+        self._client = s3.raw
+        self._stored = stored
+        self._sink = sink
+        self._end = ranges[-1][1]
+        starts = {start for start, _ in ranges}
+        self._spans = [span for span in hashed if span[0] in starts]
+        self._digests = digests
+        self._progress = progress
+        self._hasher = _Hasher(config.use_threads)
+        self._response: _Response | None = None
+        self._checkpoint: Any = None
+
+    def close(self, done: bool) -> None:
+        """Wait for the hashing thread; free the connection (done: the last
+        range was read to its end) or close it."""
+        try:
+            self._hasher.close()
+        finally:
+            if self._response is not None:
+                self._response.close(done)
+
+    def read(self, byte_range: Range) -> None:
+        """One attempt at one range."""
+        start, end = byte_range
+        if self._response is None or self._response.position != start:
+            self._reopen(start)
+        assert self._response is not None
+        span = self._span_of(start)
+        if span is not None:
+            self._hasher.submit(lambda: self._mark(span, start))
+        offset = start
+        try:
+            while offset < end:
+                size = min(READ_SIZE, end - offset)
+                view = self._sink.into(offset, size)
+                if view is None:
+                    view = self._hasher.buffer(size)
+                count = self._response.readinto(view)
+                if not count:
+                    raise IncompleteReadError(
+                        actual_bytes=offset - start, expected_bytes=end - start
+                    )
+                self._hasher.submit(self._task(span, offset, view[:count]))
+                offset += count
+                self._progress.add(count)
+        except BaseException:
+            self._progress.add(start - offset)  # this attempt's bytes will come again
+            if span is not None:
+                self._hasher.submit(lambda: self._restore(span))
+            self._response.close(done=False)
+            self._response = None
+            raise
+
+    def _span_of(self, offset: int) -> int | None:
+        return next((first for first, end in self._spans if first <= offset < max(end, 1)), None)
+
+    def _mark(self, span: int, start: int) -> None:
+        if start == span:
+            self._digests[span] = hashlib.md5()
+        self._checkpoint = self._digests[span].copy()
+
+    def _restore(self, span: int) -> None:
+        self._digests[span] = self._checkpoint.copy()
+
+    def _task(self, span: int | None, offset: int, data: memoryview) -> Callable[[], None]:
+        def task() -> None:
+            if span is not None:
+                self._digests[span].update(data)
+            self._sink.write(offset, data)
+
+        return task
+
+    def _reopen(self, start: int) -> None:
+        if self._response is not None:
+            self._response.close(done=False)
+            self._response = None
+        stored = self._stored
+        request: dict[str, Any] = {
+            "Bucket": stored.bucket,
+            "Key": stored.key,
+            "IfMatch": stored.raw_etag,
+        }
+        if (start, self._end) != (0, stored.size):
+            request["Range"] = f"bytes={start}-{self._end - 1}"
+        try:
+            answer = self._client.get_object(**request)
+        except ClientError as error:
+            if error_code(error) in PRECONDITION_FAILED:
+                raise Mismatch(f"{stored.name} changed while it was read") from error
+            raise
+        response = _Response(answer["Body"], start)
+        if answer["ContentLength"] != self._end - start:
+            response.close(done=False)
             raise Mismatch(
-                f"{stored.name}: asked for bytes {start}-{end - 1}, "
-                f"the store sent {response['ContentLength']} bytes"
+                f"{stored.name}: asked for bytes {start}-{self._end - 1}, "
+                f"the store sent {answer['ContentLength']} bytes"
             )
-        while offset < end:
-            count = body.readinto(scratch[: min(len(scratch), end - offset)])
-            if not count:
-                raise IncompleteReadError(actual_bytes=offset - start, expected_bytes=end - start)
-            chunk = scratch[:count]
-            sink.write(offset, chunk)
-            digest.update(chunk)
-            offset += count
-            progress.add(count)
-    except BaseException:
-        progress.add(start - offset)  # this attempt's bytes will come again
-        raise
-    finally:
-        body.close()
-    return digest.digest()
+        self._response = response
 
 
-def _for_each(action: Callable[[Range], None], ranges: list[Range], config: TransferConfig) -> None:
-    workers = min(config.max_concurrency, len(ranges)) if config.use_threads else 1
-    if workers <= 1:
-        for byte_range in ranges:
-            action(byte_range)
-        return
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="object-clerk-get") as pool:
-        for _ in pool.map(action, ranges):
-            pass
+class _Response:
+    """A GET's body, read into the caller's buffers.
+
+    botocore's body copies every read once more in urllib3; where the
+    connection's own http.client response is at hand, and nothing has been
+    read from it yet, bytes go straight from the socket into the buffer.
+    That response frees the connection for reuse once it has been read to
+    its end, as urllib3 does after its own reads."""
+
+    def __init__(self, body: Any, position: int) -> None:
+        self._body = body
+        self.position = position
+        raw = getattr(body, "_raw_stream", None)
+        connection_stream = getattr(raw, "_fp", None)
+        self._raw = raw if isinstance(connection_stream, http.client.HTTPResponse) else None
+        self._readinto = connection_stream.readinto if self._raw is not None else body.readinto
+
+    def readinto(self, view: memoryview) -> int:
+        try:
+            count: int = self._readinto(view)
+        except (OSError, http.client.HTTPException) as error:
+            raise ResponseStreamingError(error=error) from error
+        self.position += count
+        return count
+
+    def close(self, done: bool) -> None:
+        """Give the connection back when the body was read to its end (done),
+        else close it: what is left unread would be taken for an answer."""
+        if done and self._raw is not None and self._raw._fp.isclosed():
+            self._raw.release_conn()
+        else:
+            self._body.close()

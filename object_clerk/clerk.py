@@ -37,10 +37,6 @@ VERIFY_ATTEMPTS = 3
 # Where the store does not tell a multipart source's part size, copies try
 # at most this many of the part sizes that give its part count.
 MAX_COPY_LAYOUTS = 4
-# Downloads fetch a multipart object part by part, hashing each part as it
-# arrives, when its parts are at most this large (a retried range starts
-# over); larger parts are fetched in download-config ranges and hashed after.
-MAX_PART_RANGE = 128 * 1024 * 1024
 
 
 class ObjectClerk:
@@ -190,12 +186,13 @@ class ObjectClerk:
             progress.restart()
             stored = _verify.head(self._s3, bucket, key)
             hints: list[int | None] = []
+            likely = None
             if verify:
                 _verify.ensure_verifiable(stored)
                 hints = self._part_size_hints(stored)
-            aligned = next((size for size in hints if size and size <= MAX_PART_RANGE), None)
+                likely = self._likely_part_size(stored, hints)
             sink = make_sink(stored.size)
-            arrived = _download.fetch(self._s3, stored, sink, config, progress, aligned)
+            arrived = _download.fetch(self._s3, stored, sink, config, progress, likely, verify)
             if verify:
                 _verify.check_bytes(sink.chunks, stored, hints, arrived)
             return sink
@@ -371,6 +368,16 @@ class ObjectClerk:
         if stored.etag.parts is None:
             return []
         return [_verify.first_part_size(self._s3, stored), self._own_part_size(stored.size)]
+
+    def _likely_part_size(
+        self, stored: _verify.StoredObject, hints: list[int | None]
+    ) -> int | None:
+        """The part size a multipart object most likely has: its parts are
+        hashed as they arrive, and when that guess is right no second pass
+        over the bytes is needed."""
+        if stored.etag.parts is None:
+            return None
+        return next(iter(candidate_part_sizes(stored.size, stored.etag.parts, hints)), None)
 
     def _copy_layouts(self, source: _verify.StoredObject, verify: bool) -> list[int | None]:
         """Part sizes to copy source with, most likely first: None (one

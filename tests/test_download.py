@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from boto3.s3.transfer import TransferConfig
 
 from object_clerk import (
     ObjectClerk,
+    ObjectClerkConnectionException,
     ObjectClerkException,
     ObjectNotFoundException,
     ObjectVerificationException,
+    _download,
+    _verify,
 )
-from object_clerk._download import plan_ranges
+from object_clerk._download import STREAM_BYTES, plan
 from object_clerk._settings import settings_from_env
 from tests.conftest import TEST_THRESHOLD, MiB
 from tests.faults import inject
@@ -105,29 +111,162 @@ def test_a_missing_directory_is_an_object_clerk_exception(
         clerk.download_object(bucket, "k", tmp_path / "no-such-dir" / "f")
 
 
-def test_a_multipart_object_is_fetched_part_by_part(
-    clerk: ObjectClerk, bucket: str, tmp_path: Path
+class GetRanges:
+    """The Range header of each GetObject the clerk sends (None: no Range)."""
+
+    def __init__(self, clerk: ObjectClerk) -> None:
+        self.ranges: list[str | None] = []
+        clerk._s3.raw.meta.events.register("before-call.s3.GetObject", self._record)
+
+    def _record(self, params: dict[str, Any], **kwargs: Any) -> None:
+        self.ranges.append(params["headers"].get("Range"))
+
+
+def no_second_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make a second pass over the bytes (reproducing an ETag from them
+    after they arrived) fail the test."""
+
+    def second_pass(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the bytes were hashed a second time")
+
+    monkeypatch.setattr(_verify, "etag_of", second_pass)
+
+
+@pytest.mark.parametrize("to_file", [False, True], ids=["get", "download"])
+def test_an_object_arrives_in_one_get_hashed_part_by_part(
+    clerk: ObjectClerk,
+    bucket: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    to_file: bool,
 ) -> None:
-    """Ranges on the part boundaries: each part's MD5 is computed as it
-    arrives, and the ETag needs no second pass."""
+    """One stream for the whole object, each part hashed as it arrives: the
+    ETag needs no second pass over the bytes."""
     clerk.upload_object(DATA, bucket, "k")
-    ranges: list[str] = []
-    clerk._s3.raw.meta.events.register(
-        "before-call.s3.GetObject", lambda params, **kw: ranges.append(params["headers"]["Range"])
-    )
-    clerk.download_object(bucket, "k", tmp_path / "f")
+    gets = GetRanges(clerk)
+    no_second_pass(monkeypatch)
+    if to_file:
+        clerk.download_object(bucket, "k", tmp_path / "f")
+        assert (tmp_path / "f").read_bytes() == DATA
+    else:
+        assert clerk.get_object(bucket, "k") == DATA
+    assert gets.ranges == [None]
+
+
+def test_a_single_part_object_is_hashed_whole_as_it_arrives(
+    clerk: ObjectClerk, s3: Any, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s3.put_object(Bucket=bucket, Key="k", Body=DATA)
+    no_second_pass(monkeypatch)
+    assert clerk.get_object(bucket, "k") == DATA
+
+
+@pytest.mark.parametrize("to_file", [False, True], ids=["get", "download"])
+def test_a_cut_stream_goes_on_from_the_range_that_failed(
+    make_clerk: Any,
+    bucket: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    to_file: bool,
+) -> None:
+    """Ranges of 1 MiB inside parts of 5 MiB: the body is cut in the middle
+    of part 2; the next GET asks from the start of the range that failed,
+    and that part's hash is taken back to there, so the ETag still needs no
+    second pass."""
+    clerk = make_clerk(env={"S3_DOWNLOAD_CONFIG": '{"multipart_chunksize": 1048576}'})
+    data = os.urandom(2 * TEST_THRESHOLD + 3 * MiB)  # cut at half: in part 2, not at its start
+    clerk.upload_object(data, bucket, "k")
+    gets = GetRanges(clerk)
+    inject(clerk).fail("GetObject", "cut_body")
+    no_second_pass(monkeypatch)
+    if to_file:
+        clerk.download_object(bucket, "k", tmp_path / "f")
+        assert (tmp_path / "f").read_bytes() == data
+    else:
+        assert clerk.get_object(bucket, "k") == data
+    cut_in = len(data) // 2 // MiB * MiB
+    assert TEST_THRESHOLD < cut_in < 2 * TEST_THRESHOLD
+    assert gets.ranges == [None, f"bytes={cut_in}-{len(data) - 1}"]
+
+
+def test_big_objects_come_in_parallel_streams_on_part_boundaries(
+    clerk: ObjectClerk, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clerk.upload_object(DATA, bucket, "k")
+    monkeypatch.setattr(_download, "STREAM_BYTES", TEST_THRESHOLD)
+    gets = GetRanges(clerk)
+    no_second_pass(monkeypatch)
+    assert clerk.get_object(bucket, "k") == DATA
     part = TEST_THRESHOLD
-    assert sorted(ranges) == sorted(
-        [f"bytes=0-{part - 1}", f"bytes={part}-{2 * part - 1}", f"bytes={2 * part}-{len(DATA) - 1}"]
-    )
+    assert len(gets.ranges) == 3
+    assert set(gets.ranges) == {
+        f"bytes=0-{part - 1}",
+        f"bytes={part}-{2 * part - 1}",
+        f"bytes={2 * part}-{len(DATA) - 1}",
+    }
+
+
+def test_a_stream_that_fails_for_good_ends_the_others(
+    make_clerk: Any, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clerk = make_clerk(retry_tries=2)
+    clerk.upload_object(DATA, bucket, "k")
+    monkeypatch.setattr(_download, "STREAM_BYTES", TEST_THRESHOLD)
+    inject(clerk).fail("GetObject", "refused", times=100)
+    with pytest.raises(ObjectClerkConnectionException):
+        clerk.get_object(bucket, "k")
+
+
+NEW_CONNECTION = ("Starting new HTTP", "Resetting dropped connection")
+
+
+def new_connections(caplog: pytest.LogCaptureFixture, action: Callable[[], object]) -> int:
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="urllib3.connectionpool"):
+        action()
+    return sum(r.getMessage().startswith(NEW_CONNECTION) for r in caplog.records)
+
+
+def test_a_connection_read_to_its_end_is_used_again(
+    clerk: ObjectClerk, s3: Any, bucket: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Bytes are read straight from the connection; once a body is read to
+    its end the connection goes back to the pool, as urllib3 does. (The
+    clerk has sent nothing yet: its pool is empty.)"""
+    s3.put_object(Bucket=bucket, Key="k", Body=DATA)
+    heads = new_connections(caplog, lambda: [clerk.get_object_info(bucket, "k") for _ in range(3)])
+    if heads > 1:
+        pytest.skip("this server closes every connection (moto's does); Ceph RGW keeps them")
+    gets = new_connections(caplog, lambda: [clerk.get_object(bucket, "k") for _ in range(3)])
+    assert gets == 0
+
+
+def test_plan_streams_start_on_span_boundaries() -> None:
+    config = TransferConfig(multipart_threshold=8 * MiB, multipart_chunksize=8 * MiB)
+    size = 3 * STREAM_BYTES + 5
+    parts = plan(size, config, 100 * MiB)
+    assert len(parts.streams) == 4
+    assert all(stream[0][0] % (100 * MiB) == 0 for stream in parts.streams)
+    assert [r for stream in parts.streams for r in stream] == parts.ranges
+    assert all(end - start <= 8 * MiB for start, end in parts.ranges)
+    assert len(plan(size, config, size).streams) == 1  # one span: the whole object
+
+
+def test_plan_streams_are_bounded_by_the_config() -> None:
+    size = 10 * STREAM_BYTES
+    capped = TransferConfig(max_concurrency=3)
+    assert len(plan(size, capped, None).streams) == 3
+    unthreaded = TransferConfig(use_threads=False)
+    assert len(plan(size, unthreaded, None).streams) == 1
+    assert len(plan(STREAM_BYTES, TransferConfig(), None).streams) == 1
 
 
 def test_ranges_follow_the_download_config_without_a_known_layout() -> None:
     config = settings_from_env({"S3_DOWNLOAD_CONFIG": '{"multipart_chunksize": 8388608}'})
-    ranges = plan_ranges(20 * MiB, None, config.download_config)
+    ranges = plan(20 * MiB, config.download_config, None).ranges
     assert ranges == [(0, 8 * MiB), (8 * MiB, 16 * MiB), (16 * MiB, 20 * MiB)]
-    assert plan_ranges(100, None, config.download_config) == [(0, 100)]
-    assert plan_ranges(0, None, config.download_config) == [(0, 0)]
+    assert plan(100, config.download_config, None).ranges == [(0, 100)]
+    assert plan(0, config.download_config, None).ranges == [(0, 0)]
 
 
 def test_a_target_with_a_long_name(
