@@ -12,8 +12,10 @@ Why ratios: absolute numbers depend on the machine and on the S3 server, so
 the result is the ratio of the clerk to plain boto3 measured in the same run,
 against the same server, sides interleaved (which side goes first
 alternates), medians of --repeat runs. Both sides' botocore clients use the
-clerk's request settings (checksums "when_required", botocore retries off),
-so both send the same kind of requests.
+clerk's checksum settings ("when_required") with botocore's retries off;
+payload signing stays at botocore's default for plain boto3 (over http it
+signs a SHA-256 of every body), while the clerk turns it off because each of
+its bodies carries a signed Content-MD5 that the store checks.
 
 Why a fresh process per operation: memory. Every measured operation runs in
 a child (``run.py --one WORKLOAD SIDE``) that does its setup (imports,
@@ -95,7 +97,9 @@ threading.Event().wait()
 SAME_REQUESTS_NOTE = (
     "Both sides' botocore clients: request_checksum_calculation and "
     'response_checksum_validation "when_required", botocore retries off '
-    "(max_attempts 0), so both send the same kind of requests."
+    "(max_attempts 0). Payload signing: botocore's default for plain boto3 "
+    "(a SHA-256 of every body over http); off for the clerk, whose bodies "
+    "carry a signed Content-MD5 that the store checks."
 )
 
 
@@ -147,7 +151,7 @@ def new_clerk(ctx: Context) -> ObjectClerk:
 
 
 def new_client(ctx: Context) -> Any:
-    """A plain boto3 client sending the same kind of requests as the clerk."""
+    """A plain boto3 client with the clerk's checksum and retry settings."""
     import boto3
     from botocore.config import Config
 
