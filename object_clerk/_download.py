@@ -44,6 +44,9 @@ Range = tuple[int, int]  # [start, end)
 READ_SIZE = 2 * 1024 * 1024
 # Chunks read ahead of the hashing thread (for a file: buffers in flight).
 READ_AHEAD = 4
+# A memory sink at least this large is allocated on a helper thread.
+GROW_APART = 16 * 1024 * 1024
+GROW_STEP = 8 * 1024 * 1024
 # Each parallel stream carries at least this much: on a LAN one stream fills
 # the link, and every further GET costs the store a request (moto reads the
 # whole object for each), so parallel streams pay off only for big objects.
@@ -65,30 +68,47 @@ class Sink(Protocol):
 class MemorySink:
     """The object's bytes in one allocation of its size, read into directly:
     a BytesIO grown to the size once, whose value is then taken without a
-    copy."""
+    copy. Growing it zeroes every page (0.1 s for 256 MiB here), so a large
+    one grows on a helper thread while the first request is on its way."""
 
     def __init__(self, size: int) -> None:
         self._buffer = io.BytesIO()
-        if size:
-            self._buffer.seek(size - 1)
-            self._buffer.write(b"\0")
-        self._view: memoryview | None = self._buffer.getbuffer()
+        self._view: memoryview | None = None
+        self._failure: BaseException | None = None
+        self._grown = threading.Thread(target=self._grow, args=(size,), name="object-clerk-alloc")
+        if size >= GROW_APART:
+            self._grown.start()
+        else:
+            self._grow(size)
+
+    def _grow(self, size: int) -> None:
+        try:
+            for end in [*range(GROW_STEP, size, GROW_STEP), size] if size else []:
+                self._buffer.seek(end - 1)  # a step at a time: the GIL is free in between
+                self._buffer.write(b"\0")
+            self._view = self._buffer.getbuffer()
+        except BaseException as error:  # MemoryError: raised to the reader
+            self._failure = error
+
+    def _ready(self) -> memoryview:
+        if self._grown.ident is not None:
+            self._grown.join()
+        if self._failure is not None:
+            raise self._failure
+        assert self._view is not None
+        return self._view
 
     def into(self, offset: int, size: int) -> memoryview:
-        assert self._view is not None
-        return self._view[offset : offset + size]
+        return self._ready()[offset : offset + size]
 
     def write(self, offset: int, data: Buffer) -> None:
         """Already in place: the bytes were read into it."""
 
     def chunks(self) -> Iterator[Buffer]:
-        assert self._view is not None
-        yield self._view
+        yield self._ready()
 
     def value(self) -> bytes:
-        if self._view is not None:
-            self._view.release()
-            self._view = None
+        self._ready().release()
         return self._buffer.getvalue()
 
 
@@ -206,47 +226,56 @@ def fetch(
 
 
 class _Hasher:
-    """Runs hashing and writing in order on one thread of its own (or on the
-    caller's, without threads), at most READ_AHEAD chunks behind the reader,
-    whose buffers it hands back in turn."""
+    """Runs hashing and writing on threads of their own (inline without
+    threads). The tasks of one span run in order on one lane, a thread of
+    its own; spans take turns on the lanes, so that the parts of an object
+    are hashed on several cores at once. The reader's scratch buffers (for a
+    file) come back once their task is done: at most READ_AHEAD wait."""
 
-    def __init__(self, threaded: bool) -> None:
-        self._pool = ThreadPoolExecutor(1, "object-clerk-hash") if threaded else None
-        self._pending: deque[Future[None]] = deque()
-        self._buffers: list[memoryview] = []
-        self._turn = 0
+    def __init__(self, lanes: int) -> None:
+        self._lanes = [ThreadPoolExecutor(1, "object-clerk-hash") for _ in range(lanes)]
+        self._pending: deque[tuple[Future[None], memoryview | None]] = deque()
+        self._free: list[memoryview] = []
 
-    def submit(self, task: Callable[[], None]) -> None:
-        if self._pool is None:
+    def submit(self, lane: int, task: Callable[[], None], buffer: memoryview | None = None) -> None:
+        if not self._lanes:
             task()
             return
-        self._pending.append(self._pool.submit(task))
+        while self._pending and self._pending[0][0].done():
+            self._collect_oldest()  # raises a failed task's error early
+        future = self._lanes[lane % len(self._lanes)].submit(task)
+        self._pending.append((future, buffer))
 
-    def buffer(self, size: int) -> memoryview:
-        """A scratch buffer no task still reads: waits for the oldest task
-        when READ_AHEAD are in flight (raising its error, if it failed)."""
-        self.wait(READ_AHEAD - 1)
-        if len(self._buffers) < READ_AHEAD:
-            self._buffers.append(memoryview(bytearray(READ_SIZE)))
-        self._turn = (self._turn + 1) % len(self._buffers)
-        return self._buffers[self._turn][:size]
+    def buffer(self) -> memoryview:
+        """A scratch buffer of READ_SIZE that no task still reads."""
+        while not self._free:
+            if sum(buffer is not None for _, buffer in self._pending) < READ_AHEAD:
+                return memoryview(bytearray(READ_SIZE))
+            self._collect_oldest()
+        return self._free.pop()
 
-    def wait(self, in_flight: int = 0) -> None:
-        while len(self._pending) > in_flight:
-            self._pending.popleft().result()
+    def _collect_oldest(self) -> None:
+        future, buffer = self._pending.popleft()
+        try:
+            future.result()
+        finally:
+            if buffer is not None:
+                self._free.append(buffer)
 
     def close(self) -> None:
+        """Wait for every task (raising the first failure), then end the lanes."""
         try:
-            self.wait()
+            while self._pending:
+                self._collect_oldest()
         finally:
-            if self._pool is not None:
-                self._pool.shutdown(cancel_futures=True)
+            for lane in self._lanes:
+                lane.shutdown(cancel_futures=True)
 
 
 class _Stream:
     """Ranges read in order from one GET, opened again from the range that
     failed. The hashes of a span are restored to the range's start before it
-    is read again: every change to them runs on the hashing thread, in the
+    is read again: every change to them runs on the span's lane, in the
     order of the bytes."""
 
     def __init__(
@@ -267,14 +296,15 @@ class _Stream:
         starts = {start for start, _ in ranges}
         self._spans = [span for span in hashed if span[0] in starts]
         self._digests = digests
+        self._checkpoints: dict[int, Any] = {}
         self._progress = progress
-        self._hasher = _Hasher(config.use_threads)
+        lanes = min(config.max_concurrency, os.cpu_count() or 1) if config.use_threads else 0
+        self._hasher = _Hasher(lanes)
         self._response: _Response | None = None
-        self._checkpoint: Any = None
 
     def close(self, done: bool) -> None:
-        """Wait for the hashing thread; free the connection (done: the last
-        range was read to its end) or close it."""
+        """Wait for the hashing; free the connection (done: the last range
+        was read to its end) or close it."""
         try:
             self._hasher.close()
         finally:
@@ -287,42 +317,48 @@ class _Stream:
         if self._response is None or self._response.position != start:
             self._reopen(start)
         assert self._response is not None
-        span = self._span_of(start)
+        lane, span = self._span_of(start)
         if span is not None:
-            self._hasher.submit(lambda: self._mark(span, start))
+            self._hasher.submit(lane, lambda: self._mark(span, start))
         offset = start
         try:
             while offset < end:
                 size = min(READ_SIZE, end - offset)
+                scratch = None
                 view = self._sink.into(offset, size)
                 if view is None:
-                    view = self._hasher.buffer(size)
+                    scratch = self._hasher.buffer()
+                    view = scratch[:size]
                 count = self._response.readinto(view)
                 if not count:
                     raise IncompleteReadError(
                         actual_bytes=offset - start, expected_bytes=end - start
                     )
-                self._hasher.submit(self._task(span, offset, view[:count]))
+                self._hasher.submit(lane, self._task(span, offset, view[:count]), scratch)
                 offset += count
                 self._progress.add(count)
         except BaseException:
             self._progress.add(start - offset)  # this attempt's bytes will come again
             if span is not None:
-                self._hasher.submit(lambda: self._restore(span))
+                self._hasher.submit(lane, lambda: self._restore(span))
             self._response.close(done=False)
             self._response = None
             raise
 
-    def _span_of(self, offset: int) -> int | None:
-        return next((first for first, end in self._spans if first <= offset < max(end, 1)), None)
+    def _span_of(self, offset: int) -> tuple[int, int | None]:
+        """The lane and the start of the span hashed at offset (None: none)."""
+        for lane, (first, end) in enumerate(self._spans):
+            if first <= offset < max(end, 1):
+                return lane, first
+        return 0, None
 
     def _mark(self, span: int, start: int) -> None:
         if start == span:
             self._digests[span] = hashlib.md5()
-        self._checkpoint = self._digests[span].copy()
+        self._checkpoints[span] = self._digests[span].copy()
 
     def _restore(self, span: int) -> None:
-        self._digests[span] = self._checkpoint.copy()
+        self._digests[span] = self._checkpoints[span].copy()
 
     def _task(self, span: int | None, offset: int, data: memoryview) -> Callable[[], None]:
         def task() -> None:
