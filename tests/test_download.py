@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -277,3 +278,26 @@ def test_a_target_with_a_long_name(
     clerk.download_object(bucket, "k", target)
     assert target.read_bytes() == b"x"
     assert leftovers(tmp_path) == []
+
+
+def test_a_slow_hashing_lane_holds_the_reader_back(
+    clerk: ObjectClerk, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks read for a file wait in a few scratch buffers until they are
+    hashed and written: a reader that ran ahead would overwrite them."""
+    clerk.upload_object(DATA, bucket, "k")
+    monkeypatch.setattr(_download, "READ_AHEAD", 2)
+    task = _download._Stream._task
+
+    def slow_task(self: Any, *args: Any) -> Callable[[], None]:
+        run = task(self, *args)
+
+        def slowly() -> None:
+            time.sleep(0.01)
+            run()
+
+        return slowly
+
+    monkeypatch.setattr(_download._Stream, "_task", slow_task)
+    clerk.download_object(bucket, "k", tmp_path / "f")
+    assert (tmp_path / "f").read_bytes() == DATA
