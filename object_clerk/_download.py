@@ -31,6 +31,7 @@ from typing import Any, Protocol
 
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError, IncompleteReadError, ResponseStreamingError
+from botocore.response import StreamingBody
 
 from object_clerk._checksum import Buffer, Etag, multipart_etag
 from object_clerk._client import RetryingClient
@@ -64,6 +65,10 @@ class Sink(Protocol):
         """Everything written, in order, for a second look."""
         ...
 
+    def discard(self) -> None:
+        """The fetch failed: stop any work for what will not be used."""
+        ...
+
 
 class MemorySink:
     """The object's bytes in one allocation of its size, read into directly:
@@ -75,6 +80,7 @@ class MemorySink:
         self._buffer = io.BytesIO()
         self._view: memoryview | None = None
         self._failure: BaseException | None = None
+        self._discarded = threading.Event()
         self._grown = threading.Thread(target=self._grow, args=(size,), name="object-clerk-alloc")
         if size >= GROW_APART:
             self._grown.start()
@@ -84,6 +90,8 @@ class MemorySink:
     def _grow(self, size: int) -> None:
         try:
             for end in [*range(GROW_STEP, size, GROW_STEP), size] if size else []:
+                if self._discarded.is_set():
+                    return
                 self._buffer.seek(end - 1)  # a step at a time: the GIL is free in between
                 self._buffer.write(b"\0")
             self._view = self._buffer.getbuffer()
@@ -106,6 +114,11 @@ class MemorySink:
 
     def chunks(self) -> Iterator[Buffer]:
         yield self._ready()
+
+    def discard(self) -> None:
+        self._discarded.set()
+        if self._grown.ident is not None:
+            self._grown.join()
 
     def value(self) -> bytes:
         self._ready().release()
@@ -132,6 +145,9 @@ class FileSink:
     def chunks(self) -> Iterator[Buffer]:
         for offset in range(0, self._size, READ_SIZE):
             yield os.pread(self._fd, min(READ_SIZE, self._size - offset), offset)
+
+    def discard(self) -> None:
+        """The caller removes the file."""
 
 
 @dataclass(frozen=True)
@@ -198,18 +214,19 @@ def fetch(
 
     def read_stream(ranges: list[Range]) -> None:
         stream = _Stream(s3, stored, sink, ranges, how.hashed, digests, progress, config)
-        done = False
         try:
             for byte_range in ranges:
                 if stop.is_set():  # another stream failed: the fetch is over
+                    stream.abandon()
                     return
                 s3.retried(stream.read, byte_range)
-            done = True
-        except BaseException:
+            stream.finish()
+        except BaseException as error:
             stop.set()
+            stream.abandon()
+            if isinstance(error, _TaskFailed) and error.__cause__ is not None:
+                raise error.__cause__ from None  # what failed: the disk, not the network
             raise
-        finally:
-            stream.close(done)
 
     if len(how.streams) == 1:
         read_stream(how.streams[0])
@@ -225,51 +242,78 @@ def fetch(
     return multipart_etag(md5s)
 
 
+class _TaskFailed(Exception):
+    """A hashing or writing task failed (the disk, say): its range cannot be
+    read again to heal it, so it ends the fetch and is never retried."""
+
+
 class _Hasher:
     """Runs hashing and writing on threads of their own (inline without
     threads). The tasks of one span run in order on one lane, a thread of
     its own; spans take turns on the lanes, so that the parts of an object
     are hashed on several cores at once. The reader's scratch buffers (for a
-    file) come back once their task is done: at most READ_AHEAD wait."""
+    file) come back once their task is done: at most READ_AHEAD wait. A
+    failed task is reported by check() as _TaskFailed."""
 
     def __init__(self, lanes: int) -> None:
         self._lanes = [ThreadPoolExecutor(1, "object-clerk-hash") for _ in range(lanes)]
         self._pending: deque[tuple[Future[None], memoryview | None]] = deque()
         self._free: list[memoryview] = []
+        self._failure: BaseException | None = None
 
     def submit(self, lane: int, task: Callable[[], None], buffer: memoryview | None = None) -> None:
+        """Queue task (never raising: a failure is kept for check())."""
         if not self._lanes:
-            task()
+            self._done(self._run(task), buffer)
             return
+        self._pending.append((self._lanes[lane % len(self._lanes)].submit(task), buffer))
         while self._pending and self._pending[0][0].done():
-            self._collect_oldest()  # raises a failed task's error early
-        future = self._lanes[lane % len(self._lanes)].submit(task)
-        self._pending.append((future, buffer))
+            self._collect_oldest()
 
     def buffer(self) -> memoryview:
         """A scratch buffer of READ_SIZE that no task still reads."""
         while not self._free:
+            self.check()
             if sum(buffer is not None for _, buffer in self._pending) < READ_AHEAD:
                 return memoryview(bytearray(READ_SIZE))
             self._collect_oldest()
         return self._free.pop()
 
-    def _collect_oldest(self) -> None:
-        future, buffer = self._pending.popleft()
-        try:
-            future.result()
-        finally:
-            if buffer is not None:
-                self._free.append(buffer)
+    def check(self) -> None:
+        if self._failure is not None:
+            raise _TaskFailed(str(self._failure)) from self._failure
 
-    def close(self) -> None:
-        """Wait for every task (raising the first failure), then end the lanes."""
+    def finish(self) -> None:
+        """Wait for every task, then raise if one failed."""
         try:
             while self._pending:
                 self._collect_oldest()
+            self.check()
         finally:
-            for lane in self._lanes:
-                lane.shutdown(cancel_futures=True)
+            self.shutdown()
+
+    def shutdown(self) -> None:
+        """Drop the tasks not started, wait for the running ones."""
+        for lane in self._lanes:
+            lane.shutdown(cancel_futures=True)
+
+    @staticmethod
+    def _run(task: Callable[[], None]) -> BaseException | None:
+        try:
+            task()
+        except BaseException as error:
+            return error
+        return None
+
+    def _collect_oldest(self) -> None:
+        future, buffer = self._pending.popleft()
+        self._done(future.exception(), buffer)
+
+    def _done(self, error: BaseException | None, buffer: memoryview | None) -> None:
+        if error is not None and self._failure is None:
+            self._failure = error
+        if buffer is not None:
+            self._free.append(buffer)
 
 
 class _Stream:
@@ -302,14 +346,20 @@ class _Stream:
         self._hasher = _Hasher(lanes)
         self._response: _Response | None = None
 
-    def close(self, done: bool) -> None:
-        """Wait for the hashing; free the connection (done: the last range
-        was read to its end) or close it."""
-        try:
-            self._hasher.close()
-        finally:
-            if self._response is not None:
-                self._response.close(done)
+    def finish(self) -> None:
+        """Wait for the hashing (raising a task's failure), then free the
+        connection: the last range was read to its end."""
+        self._hasher.finish()
+        if self._response is not None:
+            self._response.close(done=True)
+            self._response = None
+
+    def abandon(self) -> None:
+        """Stop: drop the hashing not started, close the connection."""
+        self._hasher.shutdown()
+        if self._response is not None:
+            self._response.close(done=False)
+            self._response = None
 
     def read(self, byte_range: Range) -> None:
         """One attempt at one range."""
@@ -329,6 +379,8 @@ class _Stream:
                 if view is None:
                     scratch = self._hasher.buffer()
                     view = scratch[:size]
+                else:
+                    self._hasher.check()
                 count = self._response.readinto(view)
                 if not count:
                     raise IncompleteReadError(
@@ -337,12 +389,13 @@ class _Stream:
                 self._hasher.submit(lane, self._task(span, offset, view[:count]), scratch)
                 offset += count
                 self._progress.add(count)
+            self._hasher.check()
         except BaseException:
             self._progress.add(start - offset)  # this attempt's bytes will come again
-            if span is not None:
-                self._hasher.submit(lane, lambda: self._restore(span))
             self._response.close(done=False)
             self._response = None
+            if span is not None:
+                self._hasher.submit(lane, lambda: self._restore(span))
             raise
 
     def _span_of(self, offset: int) -> tuple[int, int | None]:
@@ -362,9 +415,9 @@ class _Stream:
 
     def _task(self, span: int | None, offset: int, data: memoryview) -> Callable[[], None]:
         def task() -> None:
+            self._sink.write(offset, data)
             if span is not None:
                 self._digests[span].update(data)
-            self._sink.write(offset, data)
 
         return task
 
@@ -387,11 +440,12 @@ class _Stream:
                 raise Mismatch(f"{stored.name} changed while it was read") from error
             raise
         response = _Response(answer["Body"], start)
-        if answer["ContentLength"] != self._end - start:
+        length = answer.get("ContentLength")  # None: a chunked answer, read as far as asked
+        if length is not None and length != self._end - start:
             response.close(done=False)
             raise Mismatch(
                 f"{stored.name}: asked for bytes {start}-{self._end - 1}, "
-                f"the store sent {answer['ContentLength']} bytes"
+                f"the store sent {length} bytes"
             )
         self._response = response
 
@@ -410,8 +464,17 @@ class _Response:
         self.position = position
         raw = getattr(body, "_raw_stream", None)
         connection_stream = getattr(raw, "_fp", None)
-        self._raw = raw if isinstance(connection_stream, http.client.HTTPResponse) else None
+        self._raw = None
+        # Only botocore's plain body: a subclass may check what it reads
+        # (response checksums, with response_checksum_validation).
+        if type(body) is StreamingBody and isinstance(connection_stream, http.client.HTTPResponse):
+            self._raw = raw
         self._readinto = connection_stream.readinto if self._raw is not None else body.readinto
+
+    @property
+    def direct(self) -> bool:
+        """Whether bytes go straight from the connection."""
+        return self._raw is not None
 
     def readinto(self, view: memoryview) -> int:
         try:
@@ -424,6 +487,10 @@ class _Response:
     def close(self, done: bool) -> None:
         """Give the connection back when the body was read to its end (done),
         else close it: what is left unread would be taken for an answer."""
+        if done and self._raw is not None:
+            connection_stream = self._raw._fp
+            if connection_stream.length == 0 and not connection_stream.isclosed():
+                connection_stream.read()  # an empty body is only marked read by a read
         if done and self._raw is not None and self._raw._fp.isclosed():
             self._raw.release_conn()
         else:

@@ -192,9 +192,13 @@ class ObjectClerk:
                 hints = self._part_size_hints(stored)
                 likely = self._likely_part_size(stored, hints)
             sink = make_sink(stored.size)
-            arrived = _download.fetch(self._s3, stored, sink, config, progress, likely, verify)
-            if verify:
-                _verify.check_bytes(sink.chunks, stored, hints, arrived)
+            try:
+                arrived = _download.fetch(self._s3, stored, sink, config, progress, likely, verify)
+                if verify:
+                    _verify.check_bytes(sink.chunks, stored, hints, arrived)
+            except BaseException:
+                sink.discard()
+                raise
             return sink
 
         return self._verified(attempt) if verify else attempt()

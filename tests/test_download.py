@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from boto3.s3.transfer import TransferConfig
+from botocore.response import StreamingBody
 
 from object_clerk import (
     ObjectClerk,
@@ -240,6 +241,9 @@ def test_a_connection_read_to_its_end_is_used_again(
         pytest.skip("this server closes every connection (moto's does); Ceph RGW keeps them")
     gets = new_connections(caplog, lambda: [clerk.get_object(bucket, "k") for _ in range(3)])
     assert gets == 0
+    s3.put_object(Bucket=bucket, Key="empty", Body=b"")
+    empty = new_connections(caplog, lambda: [clerk.get_object(bucket, "empty") for _ in range(3)])
+    assert empty == 0
 
 
 def test_plan_streams_start_on_span_boundaries() -> None:
@@ -301,3 +305,55 @@ def test_a_slow_hashing_lane_holds_the_reader_back(
     monkeypatch.setattr(_download._Stream, "_task", slow_task)
     clerk.download_object(bucket, "k", tmp_path / "f")
     assert (tmp_path / "f").read_bytes() == DATA
+
+
+def test_a_write_that_fails_ends_the_download(
+    clerk: ObjectClerk, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chunk that could not be written is not healed by reading a later
+    range again: the download fails and leaves nothing behind."""
+    clerk.upload_object(DATA, bucket, "k")
+    write = _download.FileSink.write
+    failed: list[int] = []
+
+    def fail_once(self: Any, offset: int, data: Any) -> None:
+        if not failed:
+            failed.append(offset)
+            raise TimeoutError("the disk did not answer")
+        write(self, offset, data)
+
+    monkeypatch.setattr(_download.FileSink, "write", fail_once)
+    with pytest.raises(ObjectClerkException, match="the disk did not answer"):
+        clerk.download_object(bucket, "k", tmp_path / "f")
+    assert not (tmp_path / "f").exists()
+    assert leftovers(tmp_path) == []
+
+
+def test_a_body_that_checks_itself_is_read_through_botocore(
+    make_clerk: Any, s3: Any, bucket: str
+) -> None:
+    """With response_checksum_validation "when_supported" botocore checks
+    the body as it is read: the clerk then reads it through botocore."""
+    s3.put_object(Bucket=bucket, Key="k", Body=DATA, ChecksumAlgorithm="CRC32")
+    clerk = make_clerk(
+        env={"S3_CLIENT_CONFIG": '{"response_checksum_validation": "when_supported"}'}
+    )
+    body = clerk._s3.raw.get_object(Bucket=bucket, Key="k")["Body"]
+    assert type(body) is not StreamingBody
+    assert not _download._Response(body, 0).direct
+    body.close()
+    plain = clerk._s3.raw.get_object(Bucket=bucket, Key="k", ChecksumMode="DISABLED")["Body"]
+    response = _download._Response(plain, 0)
+    assert response.direct
+    response.close(done=False)
+    assert clerk.get_object(bucket, "k") == DATA
+
+
+def test_a_discarded_memory_sink_stops_growing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fetch that failed before its first byte leaves no helper thread
+    zeroing memory for nothing (the next attempt allocates its own)."""
+    monkeypatch.setattr(_download, "GROW_STEP", MiB)
+    sink = _download.MemorySink(256 * MiB)  # about 0.1 s of growing, a MiB at a time
+    sink.discard()
+    grown = len(sink._buffer.getbuffer())
+    assert grown < 256 * MiB
