@@ -83,6 +83,10 @@ CLERK_VARIABLES = (
     "S3_DOWNLOAD_CONFIG",
 )
 CHILD_TIMEOUT = 900
+# A pause between a child's setup (which may delete a 256 MiB object) and
+# its timed operation, so that what the server does after the setup (moto
+# frees a deleted object's memory and temporary file) is not timed.
+SETTLE_SECONDS = 1.0
 
 SERVER_CODE = """
 import logging, threading
@@ -385,6 +389,7 @@ def reset_peak() -> None:
 
 def measure(job: Job) -> dict[str, Any]:
     """Time job's operation alone; its peak resident size above the baseline."""
+    time.sleep(SETTLE_SECONDS)  # the server finishes what the setup asked of it
     os.sync()  # no writeback left over from an earlier run
     gc.collect()
     baseline = resident_bytes()
