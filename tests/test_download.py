@@ -338,7 +338,11 @@ def test_a_body_that_checks_itself_is_read_through_botocore(
     clerk = make_clerk(
         env={"S3_CLIENT_CONFIG": '{"response_checksum_validation": "when_supported"}'}
     )
-    body = clerk._s3.raw.get_object(Bucket=bucket, Key="k")["Body"]
+    answer = clerk._s3.raw.get_object(Bucket=bucket, Key="k")
+    body = answer["Body"]
+    if "ChecksumCRC32" not in answer:
+        body.close()
+        pytest.skip("this store keeps no CRC32 of the object (Ceph RGW before 18 does not)")
     assert type(body) is not StreamingBody
     assert not _download._Response(body, 0).direct
     body.close()
