@@ -81,8 +81,11 @@ class MemorySink:
         self._view: memoryview | None = None
         self._failure: BaseException | None = None
         self._discarded = threading.Event()
-        self._grown = threading.Thread(target=self._grow, args=(size,), name="object-clerk-alloc")
+        self._grown: threading.Thread | None = None
         if size >= GROW_APART:
+            self._grown = threading.Thread(
+                target=self._grow, args=(size,), name="object-clerk-alloc"
+            )
             self._grown.start()
         else:
             self._grow(size)
@@ -99,7 +102,7 @@ class MemorySink:
             self._failure = error
 
     def _ready(self) -> memoryview:
-        if self._grown.ident is not None:
+        if self._grown is not None:
             self._grown.join()
         if self._failure is not None:
             raise self._failure
@@ -117,7 +120,7 @@ class MemorySink:
 
     def discard(self) -> None:
         self._discarded.set()
-        if self._grown.ident is not None:
+        if self._grown is not None:
             self._grown.join()
 
     def value(self) -> bytes:
@@ -491,7 +494,7 @@ class _Response:
             connection_stream = self._raw._fp
             if connection_stream.length == 0 and not connection_stream.isclosed():
                 connection_stream.read()  # an empty body is only marked read by a read
-        if done and self._raw is not None and self._raw._fp.isclosed():
-            self._raw.release_conn()
-        else:
-            self._body.close()
+            if connection_stream.isclosed():
+                self._raw.release_conn()
+                return
+        self._body.close()

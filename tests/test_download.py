@@ -134,6 +134,14 @@ def no_second_pass(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_verify, "etag_of", second_pass)
 
 
+def fetched(clerk: ObjectClerk, bucket: str, tmp_path: Path, to_file: bool) -> bytes:
+    """Object "k" by get_object, or by download_object and read back."""
+    if not to_file:
+        return clerk.get_object(bucket, "k")
+    clerk.download_object(bucket, "k", tmp_path / "f")
+    return (tmp_path / "f").read_bytes()
+
+
 @pytest.mark.parametrize("to_file", [False, True], ids=["get", "download"])
 def test_an_object_arrives_in_one_get_hashed_part_by_part(
     clerk: ObjectClerk,
@@ -147,11 +155,7 @@ def test_an_object_arrives_in_one_get_hashed_part_by_part(
     clerk.upload_object(DATA, bucket, "k")
     gets = GetRanges(clerk)
     no_second_pass(monkeypatch)
-    if to_file:
-        clerk.download_object(bucket, "k", tmp_path / "f")
-        assert (tmp_path / "f").read_bytes() == DATA
-    else:
-        assert clerk.get_object(bucket, "k") == DATA
+    assert fetched(clerk, bucket, tmp_path, to_file) == DATA
     assert gets.ranges == [None]
 
 
@@ -181,11 +185,7 @@ def test_a_cut_stream_goes_on_from_the_range_that_failed(
     gets = GetRanges(clerk)
     inject(clerk).fail("GetObject", "cut_body")
     no_second_pass(monkeypatch)
-    if to_file:
-        clerk.download_object(bucket, "k", tmp_path / "f")
-        assert (tmp_path / "f").read_bytes() == data
-    else:
-        assert clerk.get_object(bucket, "k") == data
+    assert fetched(clerk, bucket, tmp_path, to_file) == data
     cut_in = len(data) // 2 // MiB * MiB
     assert TEST_THRESHOLD < cut_in < 2 * TEST_THRESHOLD
     assert gets.ranges == [None, f"bytes={cut_in}-{len(data) - 1}"]
