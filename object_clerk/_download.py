@@ -453,6 +453,20 @@ class _Stream:
         self._response = response
 
 
+def _readinto(body: Any) -> Callable[[memoryview], int]:
+    """body's readinto; bodies of botocore before 1.38.20 have none, and
+    are read and copied."""
+    if hasattr(body, "readinto"):
+        return body.readinto  # type: ignore[no-any-return]
+
+    def read_and_copy(view: memoryview) -> int:
+        data = body.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    return read_and_copy
+
+
 class _Response:
     """A GET's body, read into the caller's buffers.
 
@@ -472,7 +486,7 @@ class _Response:
         # (response checksums, with response_checksum_validation).
         if type(body) is StreamingBody and isinstance(connection_stream, http.client.HTTPResponse):
             self._raw = raw
-        self._readinto = connection_stream.readinto if self._raw is not None else body.readinto
+        self._readinto = connection_stream.readinto if self._raw is not None else _readinto(body)
 
     @property
     def direct(self) -> bool:

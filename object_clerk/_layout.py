@@ -21,16 +21,17 @@ POWERS_OF_TWO = tuple(2**n for n in range(20, 33))  # 1 MiB .. 4 GiB
 MAX_WHOLE_MIB_GUESSES = 8
 
 
-def upload_part_size(size: int, threshold: int) -> int | None:
-    """The part size a transfer with multipart_threshold = multipart_chunksize
-    = threshold uses for size bytes; None when it sends one PutObject.
+def upload_part_size(size: int, threshold: int, chunksize: int | None = None) -> int | None:
+    """The part size a transfer with multipart_threshold = threshold and
+    multipart_chunksize = chunksize (default: threshold) uses for size
+    bytes; None when it sends one PutObject.
 
     s3transfer raises the chunk size to S3's limits (5 MiB minimum, at most
     10,000 parts), so the same adjuster decides it here.
     """
     if size < threshold:
         return None
-    return ChunksizeAdjuster().adjust_chunksize(threshold, size)
+    return ChunksizeAdjuster().adjust_chunksize(chunksize or threshold, size)
 
 
 def part_count(size: int, part_size: int) -> int:

@@ -42,39 +42,94 @@ DEFAULT_CLIENT_CONFIG: dict[str, Any] = {
 # The upload part layout decides the ETag, so it has one source of truth.
 MULTIPART_KEYS = ("multipart_threshold", "multipart_chunksize")
 
+# Entries per ListObjectsV2 request (S3 answers at most 1,000 whatever is asked).
+DEFAULT_LIST_PAGE_SIZE = 1000
+
 
 @dataclass(frozen=True)
 class Settings:
-    """What the environment configures for one clerk."""
+    """What the environment (and the constructor) configures for one clerk."""
 
     multipart_threshold: int
     client_config: Config
     upload_config: TransferConfig
     download_config: TransferConfig
+    list_page_size: int = DEFAULT_LIST_PAGE_SIZE
+
+    @property
+    def multipart_chunksize(self) -> int:
+        return int(self.upload_config.multipart_chunksize)
 
 
-def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
+def settings_from_env(
+    environ: Mapping[str, str] | None = None,
+    *,
+    client_config: Mapping[str, Any] | None = None,
+    transfer_config: Mapping[str, Any] | None = None,
+    list_objects_page_size: int = DEFAULT_LIST_PAGE_SIZE,
+) -> Settings:
     """Read and validate MULTIPART_THRESHOLD, S3_CLIENT_CONFIG,
-    S3_UPLOAD_CONFIG and S3_DOWNLOAD_CONFIG."""
+    S3_UPLOAD_CONFIG and S3_DOWNLOAD_CONFIG.
+
+    The constructor keywords of the published 1.1.0 release take precedence:
+    client_config is used instead of S3_CLIENT_CONFIG, transfer_config instead
+    of S3_UPLOAD_CONFIG. Unlike the variable, transfer_config may set
+    multipart_threshold and multipart_chunksize (1.1.0 honoured them); either
+    one alone sets both, so the part layout still has one source of truth.
+    """
     env = os.environ if environ is None else environ
     threshold = _positive_int(env, "MULTIPART_THRESHOLD", DEFAULT_MULTIPART_THRESHOLD)
-    client_options = _merged(DEFAULT_CLIENT_CONFIG, _json_object(env, "S3_CLIENT_CONFIG"))
-    upload_options = {
-        key: value
-        for key, value in _json_object(env, "S3_UPLOAD_CONFIG").items()
-        if key not in MULTIPART_KEYS
-    }
-    upload_options.update(multipart_threshold=threshold, multipart_chunksize=threshold)
+    client_name, client_given = _given(env, "S3_CLIENT_CONFIG", "client_config", client_config)
+    upload_name, upload_given = _given(env, "S3_UPLOAD_CONFIG", "transfer_config", transfer_config)
+    upload_options = {k: v for k, v in upload_given.items() if k not in MULTIPART_KEYS}
+    chunksize = threshold
+    if transfer_config is not None:
+        threshold, chunksize = _multipart_keywords(transfer_config, threshold)
+    upload_options.update(multipart_threshold=threshold, multipart_chunksize=chunksize)
     return Settings(
         multipart_threshold=threshold,
-        client_config=_build("S3_CLIENT_CONFIG", Config, client_options),
-        upload_config=_build("S3_UPLOAD_CONFIG", TransferConfig, upload_options),
+        client_config=_build(client_name, Config, _merged(DEFAULT_CLIENT_CONFIG, client_given)),
+        upload_config=_build(upload_name, TransferConfig, upload_options),
         download_config=_build(
             "S3_DOWNLOAD_CONFIG",
             TransferConfig,
             _json_object(env, "S3_DOWNLOAD_CONFIG"),
         ),
+        list_page_size=page_size("list_objects_page_size", list_objects_page_size),
     )
+
+
+def _given(
+    env: Mapping[str, str], variable: str, keyword: str, value: Mapping[str, Any] | None
+) -> tuple[str, dict[str, Any]]:
+    """The options a clerk is given, and the name to report them under: the
+    constructor keyword where it was passed, else the environment variable."""
+    if value is None:
+        return variable, _json_object(env, variable)
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{keyword} must be a dict, not {type(value).__name__}")
+    return keyword, dict(value)
+
+
+def _multipart_keywords(options: Mapping[str, Any], threshold: int) -> tuple[int, int]:
+    """(threshold, part size) from transfer_config, each checked as
+    MULTIPART_THRESHOLD is; one given alone sets the other."""
+    given = {
+        key: _positive_value(f"transfer_config[{key!r}]", options[key])
+        for key in MULTIPART_KEYS
+        if key in options
+    }
+    first = given.get("multipart_threshold", given.get("multipart_chunksize", threshold))
+    return first, given.get("multipart_chunksize", first)
+
+
+def page_size(name: str, value: Any) -> int:
+    """A listing's entries per request: a whole number, at least 1."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if value < 1:
+        raise ObjectClerkConfigurationException(f"{name} must be at least 1, not {value}")
+    return value
 
 
 def _merged(defaults: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
@@ -95,7 +150,14 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
+    return _positive_value(name, raw)
+
+
+def _positive_value(name: str, raw: Any) -> int:
+    """A positive whole number of bytes: an int, or a str that reads as one."""
     try:
+        if isinstance(raw, bool) or not isinstance(raw, (int, str)):
+            raise ValueError
         value = int(raw)
     except ValueError:
         raise ObjectClerkConfigurationException(
@@ -121,10 +183,19 @@ def _json_object(env: Mapping[str, str], name: str) -> dict[str, Any]:
     return value
 
 
+# Config values botocore only checks when a request is made.
+_CLIENT_NUMBERS = {"connect_timeout": (int, float), "read_timeout": (int, float)}
+
+
 def _build(name: str, factory: Any, options: dict[str, Any]) -> Any:
     """Call botocore's Config or TransferConfig, which check names and values
     themselves, and say which variable was wrong when they refuse."""
     try:
+        if factory is Config:
+            for key, types in _CLIENT_NUMBERS.items():
+                value = options.get(key)
+                if isinstance(value, bool) or not isinstance(value, (*types, type(None))):
+                    raise ValueError(f"{key} must be a number of seconds, not {value!r}")
         return factory(**options)
     except (TypeError, ValueError) as error:
         raise ObjectClerkConfigurationException(f"{name} is not accepted: {error}") from None

@@ -17,13 +17,14 @@ from typing import IO, Any
 
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
-from s3transfer.exceptions import S3CopyFailedError
+from s3transfer import exceptions as s3transfer_errors
 from s3transfer.futures import NonThreadedExecutor
 from s3transfer.manager import TransferManager
 from s3transfer.subscribers import BaseSubscriber
 
 from object_clerk._checksum import Etag, multipart_etag
 from object_clerk._client import RetryingClient
+from object_clerk._headers import copied_headers
 from object_clerk._progress import Progress
 from object_clerk._source import UploadSource
 from object_clerk._verify import PRECONDITION_FAILED, Mismatch, StoredObject, error_code
@@ -31,19 +32,12 @@ from object_clerk._verify import PRECONDITION_FAILED, Mismatch, StoredObject, er
 # Bodies are hashed in pieces this large: big enough for hashlib to release
 # the GIL, so parts are hashed in parallel.
 HASH_READ_SIZE = 1024 * 1024
+# How a copy reports a source that changed under it (its ETag no longer
+# matches): s3transfer >= 0.15 raises S3CopyFailedError, older ones the
+# store's PreconditionFailed ClientError itself.
+COPY_FAILED = (ClientError, getattr(s3transfer_errors, "S3CopyFailedError", ClientError))
 # Objects up to this size are sent by one PutObject from the calling thread.
 SMALL_OBJECT = 8 * 1024 * 1024
-
-# Metadata a multipart copy has to carry over itself (CopyObject keeps it).
-COPIED_HEADERS = (
-    "CacheControl",
-    "ContentDisposition",
-    "ContentEncoding",
-    "ContentLanguage",
-    "ContentType",
-    "Expires",
-    "Metadata",
-)
 
 
 class _KnownObject(BaseSubscriber):
@@ -57,7 +51,9 @@ class _KnownObject(BaseSubscriber):
 
     def on_queued(self, future: Any, **kwargs: Any) -> None:
         future.meta.provide_transfer_size(self._size)
-        if self._etag is not None:
+        # s3transfer before 0.13 takes no ETag; copies are conditional on it
+        # all the same, by the CopySourceIfMatch they are given.
+        if self._etag is not None and hasattr(future.meta, "provide_object_etag"):
             future.meta.provide_object_etag(self._etag)
 
 
@@ -197,13 +193,15 @@ def upload(
     key: str,
     config: TransferConfig,
     progress: Progress,
+    headers: dict[str, Any],
 ) -> Etag:
-    """Store source under bucket/key, multipart at config's threshold; the
-    ETag of the bytes sent, as the store computes it."""
+    """Store source under bucket/key with headers (Content-Type, Metadata,
+    StorageClass), multipart at config's threshold; the ETag of the bytes
+    sent, as the store computes it."""
     source.rewind()
     client = _DigestingClient(s3)
     if source.size <= min(SMALL_OBJECT, config.multipart_threshold - 1):
-        _put_small(client, source, bucket, key)
+        _put_small(client, source, bucket, key, headers)
         progress.add(source.size)
         return client.etag()
     target: str | _Window
@@ -214,20 +212,27 @@ def upload(
         target = _Window(source.fileobj, source.start, source.size)
     with _manager(client, config) as manager:
         subscribers = [_KnownObject(source.size), _Reporting(progress)]
-        manager.upload(target, bucket, key, subscribers=subscribers).result()
+        manager.upload(target, bucket, key, headers, subscribers).result()
     return client.etag()
 
 
-def _put_small(client: _DigestingClient, source: UploadSource, bucket: str, key: str) -> None:
+def _put_small(
+    client: _DigestingClient,
+    source: UploadSource,
+    bucket: str,
+    key: str,
+    headers: dict[str, Any],
+) -> None:
     """One PutObject from the calling thread: for a small object, the
     thread pool of a transfer manager costs more than the transfer."""
-    if source.filename is not None:
-        with open(source.filename, "rb") as file:
-            client.put_object(Bucket=bucket, Key=key, Body=_Window(file, 0, source.size))
-    else:
-        assert source.fileobj is not None
-        body = _Window(source.fileobj, source.start, source.size)
-        client.put_object(Bucket=bucket, Key=key, Body=body)
+    with contextlib.ExitStack() as opened:
+        if source.filename is not None:
+            fileobj, start = opened.enter_context(open(source.filename, "rb")), 0
+        else:
+            assert source.fileobj is not None
+            fileobj, start = source.fileobj, source.start
+        body = _Window(fileobj, start, source.size)
+        client.put_object(Bucket=bucket, Key=key, Body=body, **headers)
 
 
 def _manager(client: Any, config: TransferConfig) -> TransferManager:
@@ -269,17 +274,18 @@ def copy(
         max_concurrency=config.max_concurrency,
         use_threads=config.use_threads,
     )
-    extra_args = {"CopySourceIfMatch": source.raw_etag}
-    if part_size is not None:
-        extra_args.update(
-            {name: source.head[name] for name in COPIED_HEADERS if name in source.head}
-        )
+    # CopyObject keeps the source's content headers itself; a multipart copy
+    # is a new upload that has to be given them.
+    extra_args = {
+        "CopySourceIfMatch": source.raw_etag,
+        **copied_headers(source.head, content=part_size is not None),
+    }
     copy_source = {"Bucket": source.bucket, "Key": source.key}
     subscribers = [_KnownObject(source.size, source.raw_etag), _Reporting(progress)]
     try:
         with _manager(s3, copy_config) as manager:
             manager.copy(copy_source, bucket, key, extra_args, subscribers=subscribers).result()
-    except (ClientError, S3CopyFailedError) as error:
+    except COPY_FAILED as error:
         if isinstance(error, ClientError) and error_code(error) not in PRECONDITION_FAILED:
             raise
         raise Mismatch(f"{source.name} changed while it was copied") from error

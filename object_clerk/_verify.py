@@ -113,6 +113,40 @@ def first_part_size(s3: RetryingClient, stored: StoredObject) -> int | None:
     return size if stored.etag.parts == 1 or size < stored.size else None
 
 
+@dataclass(frozen=True)
+class PartLayouts:
+    """The part sizes that may reproduce an object's ETag (None: one part),
+    most likely first, and whether they are known rather than guessed: a
+    single-part object's, or the one the store reports. Only a mismatch in
+    a known layout proves damage; in a guessed one it may as well mean a
+    part size nobody guessed."""
+
+    sizes: list[int | None]
+    known: bool
+
+    def describe(self) -> str:
+        return ", ".join("single part" if size is None else f"{size} bytes" for size in self.sizes)
+
+
+def guessed_layouts(stored: StoredObject, hints: Iterable[int | None] = ()) -> PartLayouts:
+    """The layouts of stored that its size and part count allow, hints first."""
+    if stored.etag.parts is None:
+        return PartLayouts([None], known=True)
+    return PartLayouts(list(candidate_part_sizes(stored.size, stored.etag.parts, hints)), False)
+
+
+def part_layouts(
+    s3: RetryingClient, stored: StoredObject, hints: Iterable[int | None] = ()
+) -> PartLayouts:
+    """stored's layout as the store reports it (HEAD with PartNumber=1),
+    else the guesses its size and part count allow."""
+    if stored.etag.parts is not None:
+        first = first_part_size(s3, stored)
+        if first is not None:
+            return PartLayouts([first], known=True)
+    return guessed_layouts(stored, hints)
+
+
 def ensure_verifiable(stored: StoredObject) -> None:
     """Raise ObjectVerificationException before any transfer when nothing
     the store reports can verify the object's bytes."""
@@ -126,13 +160,14 @@ def ensure_verifiable(stored: StoredObject) -> None:
 def check_bytes(
     content: Callable[[], Iterable[Buffer]],
     stored: StoredObject,
-    hints: Iterable[int | None],
+    layouts: PartLayouts | None = None,
     arrived: Etag | None = None,
 ) -> None:
     """Raise unless the bytes content() yields (as often as asked) are what
     stored describes: Mismatch when they are not, ObjectVerificationException
-    when it cannot be told. arrived is the ETag computed while the bytes
-    arrived, when the transfer could tell it: it spares a pass over them."""
+    when it cannot be told. layouts defaults to the guessed ones; arrived is
+    the ETag computed while the bytes arrived, when the transfer could tell
+    it: it spares a pass over them."""
     ensure_verifiable(stored)
     for algorithm, expected in stored.full_object_checksums().items():
         actual = full_object_checksum(algorithm, content())
@@ -145,27 +180,34 @@ def check_bytes(
         return  # verified by a full-object checksum above
     if arrived == stored.etag:
         return
-    if stored.etag.parts is None:
-        layouts: list[int | None] = [None]
-    else:
-        layouts = list(candidate_part_sizes(stored.size, stored.etag.parts, hints))
-    if any(etag_of(content(), part_size) == stored.etag for part_size in layouts):
+    layouts = layouts or guessed_layouts(stored)
+    if any(etag_of(content(), part_size) == stored.etag for part_size in layouts.sizes):
         return
-    if not layouts:
+    if not layouts.sizes:
         raise ObjectVerificationException(
             f"{stored.name} cannot be verified: no part size splits {stored.size} bytes "
             f"into {stored.etag.parts} parts as its ETag {stored.etag} says; {SKIP_HINT}"
         )
+    if not layouts.known:
+        raise unverifiable_layout(stored, layouts, "the bytes received")
     raise Mismatch(
         f"{stored.name}: the bytes received do not match the stored ETag {stored.etag} "
-        f"(tried part layouts {_describe(layouts)}); if the object was written with an "
-        f"unusual part size, {SKIP_HINT}"
+        f"(part layout {layouts.describe()})"
+    )
+
+
+def unverifiable_layout(
+    stored: StoredObject, layouts: PartLayouts, what: str
+) -> ObjectVerificationException:
+    """What to say when no guessed layout reproduces a multipart ETag: damage
+    and an unusual part size look the same, so neither is claimed, and doing
+    the transfer again would only say it again."""
+    return ObjectVerificationException(
+        f"{stored.name} cannot be verified on this store: it does not report the part "
+        f"size of multipart objects, and {what} reproduce its ETag {stored.etag} in none "
+        f"of the part layouts tried ({layouts.describe()}); {SKIP_HINT}"
     )
 
 
 def _is_hex(text: str) -> bool:
     return all(c in "0123456789abcdef" for c in text)
-
-
-def _describe(layouts: list[int | None]) -> str:
-    return ", ".join("single part" if size is None else f"{size} bytes" for size in layouts)

@@ -14,10 +14,11 @@ from object_clerk import _download, _transfer, _verify
 from object_clerk._checksum import Etag
 from object_clerk._client import RetryingClient, make_s3_client
 from object_clerk._errors import translated_errors
-from object_clerk._layout import candidate_part_sizes, upload_part_size
+from object_clerk._headers import upload_headers
+from object_clerk._layout import upload_part_size
 from object_clerk._progress import Progress, ProgressCallback
 from object_clerk._retry import RetryPolicy
-from object_clerk._settings import Settings, settings_from_env
+from object_clerk._settings import DEFAULT_LIST_PAGE_SIZE, Settings, page_size, settings_from_env
 from object_clerk._source import UploadData, open_source
 from object_clerk.exceptions import (
     ObjectSaveException,
@@ -60,6 +61,9 @@ class ObjectClerk:
         retry_max_delay: float | None = 60,
         retry_tries: int = -1,
         use_ssl: bool = False,
+        list_objects_page_size: int = DEFAULT_LIST_PAGE_SIZE,
+        client_config: dict[str, Any] | None = None,
+        transfer_config: dict[str, Any] | None = None,
         verify: bool | str | None = None,
     ) -> None:
         """
@@ -74,6 +78,13 @@ class ObjectClerk:
         :param retry_max_delay: the longest wait (None: no limit)
         :param retry_tries: attempts per request in all; -1 retries for ever
         :param use_ssl: https instead of http
+        :param list_objects_page_size: entries per listing request, where
+            list_objects is not given max_keys
+        :param client_config: botocore Config keywords, used instead of
+            S3_CLIENT_CONFIG (merged onto the same defaults)
+        :param transfer_config: TransferConfig keywords for uploads and
+            copies, used instead of S3_UPLOAD_CONFIG; its multipart_threshold
+            and multipart_chunksize, where given, replace MULTIPART_THRESHOLD
         :param verify: for https, False to skip certificate verification or
             the path of a CA bundle; None uses the system's
         """
@@ -86,7 +97,11 @@ class ObjectClerk:
             max_delay=retry_max_delay,
             tries=retry_tries,
         )
-        self._settings: Settings = settings_from_env()
+        self._settings: Settings = settings_from_env(
+            client_config=client_config,
+            transfer_config=transfer_config,
+            list_objects_page_size=list_objects_page_size,
+        )
         self.host = host
         self.port = port
         self.access_key = access_key
@@ -114,31 +129,31 @@ class ObjectClerk:
 
     # -- reading -----------------------------------------------------------
 
-    def get_object_info(self, bucket: str, key: str) -> dict[str, str]:
+    def get_object_info(self, bucket: str, object_key: str) -> dict[str, str]:
         """The object's HTTP headers, names in lower case (etag,
         content-length, content-type, last-modified, x-amz-meta-*...)."""
-        with translated_errors(f"head_object {bucket}/{key}"):
-            response = self._s3.head_object(Bucket=bucket, Key=key)
+        with translated_errors(f"head_object {bucket}/{object_key}"):
+            response = self._s3.head_object(Bucket=bucket, Key=object_key)
         return dict(response["ResponseMetadata"]["HTTPHeaders"])
 
     def get_object(
         self,
         bucket: str,
-        key: str,
+        object_key: str,
         verify_checksum: bool = True,
         callback: ProgressCallback | None = None,
     ) -> bytes:
         """The object's bytes, checked against its ETag (and full-object
         checksum, where the store keeps one) unless verify_checksum is False.
         callback, if given, is called with the number of bytes received."""
-        with translated_errors(f"get_object {bucket}/{key}"):
-            sink = self._fetch(bucket, key, _download.MemorySink, verify_checksum, callback)
+        with translated_errors(f"get_object {bucket}/{object_key}"):
+            sink = self._fetch(bucket, object_key, _download.MemorySink, verify_checksum, callback)
             return sink.value()
 
     def download_object(
         self,
         bucket: str,
-        key: str,
+        object_key: str,
         path: str | os.PathLike[str],
         verify_checksum: bool = True,
         callback: ProgressCallback | None = None,
@@ -148,7 +163,7 @@ class ObjectClerk:
         beside path, renamed onto path only once complete and verified: on
         any failure path is untouched and no temporary file is left."""
         target = Path(path)
-        with translated_errors(f"download_object {bucket}/{key} to {str(target)!r}"):
+        with translated_errors(f"download_object {bucket}/{object_key} to {str(target)!r}"):
             fd, partial = tempfile.mkstemp(  # a name short enough for any target's
                 dir=target.parent, prefix=f".{target.name[:200]}.", suffix=".part"
             )
@@ -156,7 +171,7 @@ class ObjectClerk:
                 with os.fdopen(fd, "r+b") as file:
                     self._fetch(
                         bucket,
-                        key,
+                        object_key,
                         lambda size: _download.FileSink(file.fileno(), size),
                         verify_checksum,
                         callback,
@@ -185,17 +200,18 @@ class ObjectClerk:
         def attempt() -> SinkT:
             progress.restart()
             stored = _verify.head(self._s3, bucket, key)
-            hints: list[int | None] = []
-            likely = None
+            layouts = None
             if verify:
                 _verify.ensure_verifiable(stored)
-                hints = self._part_size_hints(stored)
-                likely = self._likely_part_size(stored, hints)
+                layouts = self._layouts(stored)
+            # Parts are hashed as they arrive in the likeliest layout: when it
+            # is right, no second pass over the bytes is needed.
+            likely = layouts.sizes[0] if layouts and layouts.sizes else None
             sink = make_sink(stored.size)
             try:
                 arrived = _download.fetch(self._s3, stored, sink, config, progress, likely, verify)
                 if verify:
-                    _verify.check_bytes(sink.chunks, stored, hints, arrived)
+                    _verify.check_bytes(sink.chunks, stored, layouts, arrived)
             except BaseException:
                 sink.discard()
                 raise
@@ -204,16 +220,24 @@ class ObjectClerk:
         return self._verified(attempt) if verify else attempt()
 
     def list_objects(
-        self, bucket: str, max_keys: int = 1000, prefix: str | None = None
+        self, bucket: str, max_keys: int | str | None = None, prefix: str | None = None
     ) -> Iterator[dict[str, Any]]:
         """Every object in bucket (under prefix), in key order, lazily:
         dicts with Key, Size, ETag, LastModified... Each page of max_keys
-        entries is one request, retried on its own."""
-        if not isinstance(max_keys, int) or isinstance(max_keys, bool):
-            raise TypeError(f"max_keys must be an int, not {type(max_keys).__name__}")
-        if max_keys < 1:
-            raise ValueError(f"max_keys must be at least 1, not {max_keys}")
-        return self._list_pages(bucket, max_keys, prefix)
+        entries (default: the clerk's list_objects_page_size) is one request,
+        retried on its own.
+
+        Both published call forms work: list_objects(bucket, 1000) (0.0.18)
+        and list_objects(bucket, "prefix/") (1.1.0, whose second parameter
+        was the prefix)."""
+        if isinstance(max_keys, str):
+            if prefix is not None:
+                raise TypeError("list_objects got a prefix twice: as max_keys and as prefix")
+            max_keys, prefix = None, max_keys
+        if prefix is not None and not isinstance(prefix, str):
+            raise TypeError(f"prefix must be a str, not {type(prefix).__name__}")
+        page = self._settings.list_page_size if max_keys is None else max_keys
+        return self._list_pages(bucket, page_size("max_keys", page), prefix)
 
     def _list_pages(
         self, bucket: str, max_keys: int, prefix: str | None
@@ -244,54 +268,67 @@ class ObjectClerk:
 
     def upload_object(
         self,
-        data: UploadData,
+        object_data: UploadData,
         bucket: str,
-        key: str,
+        object_key: str,
         verify_checksum: bool = True,
+        content_type: str = "application/octet-stream",
+        metadata: dict[str, str] | None = None,
+        storage_class: str | None = None,
+        *,
         callback: ProgressCallback | None = None,
     ) -> None:
-        """Store data (bytes, a str or Path naming a file, or a readable
-        binary file object) under bucket/key, and check that the store holds
-        exactly those bytes unless verify_checksum is False. callback, if
-        given, is called with the number of bytes sent."""
+        """Store object_data (bytes, a str or Path naming a file, or a
+        readable binary file object) under bucket/object_key with its
+        Content-Type, user metadata (x-amz-meta-*) and storage class, and
+        check that the store holds exactly those bytes unless
+        verify_checksum is False. callback, if given, is called with the
+        number of bytes sent. The positional order is the published one."""
         progress = Progress(callback)
-        where = f"{bucket}/{key}"
-        with translated_errors(f"upload_object {where}"), open_source(data) as source:
+        where = f"{bucket}/{object_key}"
+        headers = upload_headers(content_type, metadata, storage_class)
+        with translated_errors(f"upload_object {where}"), open_source(object_data) as source:
             config = self._settings.upload_config
 
             def store() -> None:
                 progress.restart()
                 before = source.fingerprint()
                 source.refresh()
-                sent = _transfer.upload(self._s3, source, bucket, key, config, progress)
+                sent = _transfer.upload(
+                    self._s3, source, bucket, object_key, config, progress, headers
+                )
                 if source.fingerprint() != before:
                     raise _verify.Mismatch(f"{source.description} changed while it was uploaded")
                 if verify_checksum:
-                    self._check_stored(bucket, key, sent, f"upload of {source.description}")
+                    self._check_stored(bucket, object_key, sent, f"upload of {source.description}")
 
             self._verified(store) if verify_checksum else store()
 
     def copy_object(
         self,
-        src_bucket: str,
-        src_key: str,
-        dst_bucket: str,
-        dst_key: str,
+        source_bucket: str,
+        source_object_key: str,
+        destination_bucket: str,
+        destination_object_key: str,
         verify_checksum: bool = True,
         callback: ProgressCallback | None = None,
     ) -> None:
         """Copy an object server-side, part for part on the source's own part
         boundaries so the copy's ETag equals the source's, and check it unless
         verify_checksum is False. callback, if given, is called with the
-        number of bytes copied."""
+        number of bytes copied. The copy keeps the source's content headers,
+        user metadata and storage class."""
         progress = Progress(callback)
+        src_bucket, src_key = source_bucket, source_object_key
+        dst_bucket, dst_key = destination_bucket, destination_object_key
         source_name, target_name = f"{src_bucket}/{src_key}", f"{dst_bucket}/{dst_key}"
         if (src_bucket, src_key) == (dst_bucket, dst_key):
             raise ObjectSaveException(f"cannot copy {source_name} onto itself")
 
         def copy() -> None:
             source = _verify.head(self._s3, src_bucket, src_key)
-            for part_size in self._copy_layouts(source, verify_checksum):
+            layouts = self._copy_layouts(source, verify_checksum)
+            for part_size in layouts.sizes:
                 progress.restart()
                 _transfer.copy(
                     self._s3,
@@ -308,6 +345,9 @@ class ObjectClerk:
                 if copied.etag == source.etag:
                     return
                 _refuse_unverifiable(copied, f"copy of {source_name}")  # e.g. KMS buckets
+            if not layouts.known:
+                self._remove_unverified(copied)
+                raise _verify.unverifiable_layout(source, layouts, "copies")
             self._remove_damaged(copied, f"copy of {source_name}", source.etag)
 
         with translated_errors(f"copy_object {source_name} to {target_name}"):
@@ -315,15 +355,17 @@ class ObjectClerk:
 
     def move_object(
         self,
-        src_bucket: str,
-        src_key: str,
-        dst_bucket: str,
-        dst_key: str,
+        source_bucket: str,
+        source_object_key: str,
+        destination_bucket: str,
+        destination_object_key: str,
         verify_checksum: bool = True,
     ) -> None:
         """Copy an object, then delete the source once the copy is in place
         (and verified unless verify_checksum is False). A move that fails
         leaves the source where it was."""
+        src_bucket, src_key = source_bucket, source_object_key
+        dst_bucket, dst_key = destination_bucket, destination_object_key
         source_name = f"{src_bucket}/{src_key}"
         if (src_bucket, src_key) == (dst_bucket, dst_key):
             raise ObjectSaveException(f"cannot move {source_name} onto itself")
@@ -332,10 +374,10 @@ class ObjectClerk:
             self.get_object_info(dst_bucket, dst_key)  # at least in place
         self.delete_object(src_bucket, src_key)
 
-    def delete_object(self, bucket: str, key: str) -> None:
-        """Delete bucket/key; a key that does not exist is not an error."""
-        with translated_errors(f"delete_object {bucket}/{key}"):
-            self._s3.delete_object(Bucket=bucket, Key=key)
+    def delete_object(self, bucket: str, object_key: str) -> None:
+        """Delete bucket/object_key; a key that does not exist is not an error."""
+        with translated_errors(f"delete_object {bucket}/{object_key}"):
+            self._s3.delete_object(Bucket=bucket, Key=object_key)
 
     # -- verification --------------------------------------------------------
 
@@ -356,55 +398,43 @@ class ObjectClerk:
         logger.warning(
             "%s: %s has ETag %s, not %s; removing it", what, stored.name, stored.etag, expected
         )
-        self._s3.delete_object(Bucket=stored.bucket, Key=stored.key)
+        self._remove_unverified(stored)
         raise _verify.Mismatch(
             f"{what} to {stored.name}: the store holds ETag {stored.etag}, expected {expected}; "
             "the damaged object was removed"
         )
 
+    def _remove_unverified(self, stored: _verify.StoredObject) -> None:
+        """Remove an object this call wrote and could not verify."""
+        self._s3.delete_object(Bucket=stored.bucket, Key=stored.key)
+
     def _own_part_size(self, size: int) -> int | None:
         """The part size this clerk's uploads use for size bytes."""
-        return upload_part_size(size, self._settings.multipart_threshold)
+        settings = self._settings
+        return upload_part_size(size, settings.multipart_threshold, settings.multipart_chunksize)
 
-    def _part_size_hints(self, stored: _verify.StoredObject) -> list[int | None]:
-        """Likely part sizes of a multipart object: part 1's size where the
-        store tells it, and the size this clerk would have used."""
-        if stored.etag.parts is None:
-            return []
-        return [_verify.first_part_size(self._s3, stored), self._own_part_size(stored.size)]
+    def _layouts(self, stored: _verify.StoredObject) -> _verify.PartLayouts:
+        """stored's part layout as the store reports it, else the guesses,
+        the part size this clerk's own uploads would use first."""
+        return _verify.part_layouts(self._s3, stored, [self._own_part_size(stored.size)])
 
-    def _likely_part_size(
-        self, stored: _verify.StoredObject, hints: list[int | None]
-    ) -> int | None:
-        """The part size a multipart object most likely has: its parts are
-        hashed as they arrive, and when that guess is right no second pass
-        over the bytes is needed."""
-        if stored.etag.parts is None:
-            return None
-        return next(iter(candidate_part_sizes(stored.size, stored.etag.parts, hints)), None)
-
-    def _copy_layouts(self, source: _verify.StoredObject, verify: bool) -> list[int | None]:
+    def _copy_layouts(self, source: _verify.StoredObject, verify: bool) -> _verify.PartLayouts:
         """Part sizes to copy source with, most likely first: None (one
         CopyObject) for a single-part source; for a multipart one, part 1's
-        size where the store tells it, else the sizes that give its part count."""
+        size where the store tells it, else a few of the sizes that give its
+        part count (each costs a whole copy)."""
         reason = source.unverifiable_reason()
         if verify and reason is not None:
             raise ObjectVerificationException(
                 f"{source.name} cannot be copied verifiably: {reason}; {_verify.SKIP_HINT}"
             )
-        if source.etag.parts is None:
-            return [None]
-        first = _verify.first_part_size(self._s3, source)
-        if first is not None:
-            return [first]
-        own = self._own_part_size(source.size)
-        layouts = candidate_part_sizes(source.size, source.etag.parts, [own])[:MAX_COPY_LAYOUTS]
-        if not layouts:
+        layouts = self._layouts(source)
+        if not layouts.sizes:
             raise ObjectVerificationException(
                 f"{source.name} cannot be copied verifiably: no part size splits its "
                 f"{source.size} bytes into {source.etag.parts} parts; {_verify.SKIP_HINT}"
             )
-        return list(layouts)
+        return _verify.PartLayouts(layouts.sizes[:MAX_COPY_LAYOUTS], layouts.known)
 
 
 def _refuse_unverifiable(stored: _verify.StoredObject, what: str) -> None:

@@ -15,6 +15,7 @@ from boto3.s3.transfer import TransferConfig
 
 from object_clerk import (
     ObjectClerk,
+    ObjectClerkConfigurationException,
     ObjectClerkException,
     ObjectNotFoundException,
     ObjectSaveException,
@@ -364,7 +365,9 @@ def test_list_of_a_missing_bucket(clerk: ObjectClerk) -> None:
         list(clerk.list_objects("clerk-no-such-bucket-0"))
 
 
-@pytest.mark.parametrize(("max_keys", "error"), [(0, ValueError), ("10", TypeError)])
+@pytest.mark.parametrize(
+    ("max_keys", "error"), [(0, ObjectClerkConfigurationException), (2.5, TypeError)]
+)
 def test_list_refuses_bad_max_keys(
     clerk: ObjectClerk, bucket: str, max_keys: Any, error: type[Exception]
 ) -> None:
