@@ -22,9 +22,11 @@ from s3transfer.futures import NonThreadedExecutor
 from s3transfer.manager import TransferManager
 from s3transfer.subscribers import BaseSubscriber
 
+from object_clerk import _resume
 from object_clerk._checksum import Etag, multipart_etag
 from object_clerk._client import RetryingClient
 from object_clerk._headers import copied_headers
+from object_clerk._layout import upload_part_size
 from object_clerk._progress import Progress
 from object_clerk._source import UploadSource
 from object_clerk._verify import PRECONDITION_FAILED, Mismatch, StoredObject, error_code
@@ -63,15 +65,24 @@ class _Window:
     PutObject when done, which would end the caller's file and every later
     attempt): a request body that can be sent again."""
 
-    def __init__(self, fileobj: IO[bytes], start: int, size: int) -> None:
+    def __init__(
+        self,
+        fileobj: IO[bytes],
+        start: int,
+        size: int,
+        shared: threading.Lock | None = None,
+    ) -> None:
         self._fileobj, self._start, self._size = fileobj, start, size
         self._position = 0
+        # Windows on one file object read in turns: each read is a seek and a read.
+        self._shared = shared or contextlib.nullcontext()
 
     def read(self, amount: int = -1) -> bytes:
         left = self._size - self._position
         amount = left if amount is None or amount < 0 else min(amount, left)
-        self._fileobj.seek(self._start + self._position)
-        data = self._fileobj.read(amount)
+        with self._shared:
+            self._fileobj.seek(self._start + self._position)
+            data = self._fileobj.read(amount)
         if len(data) < amount:  # the file shrank: never send a short body
             raise Mismatch("the data ended early: it changed while it was uploaded")
         self._position += len(data)
@@ -168,6 +179,19 @@ class _DigestingClient:
             )
         return True
 
+    def keep_part(self, number: int, digest: bytes) -> None:
+        """A part already in the store, proven to be these bytes."""
+        with self._lock:
+            self._parts[number] = digest
+
+    def part_digests(self) -> dict[int, bytes]:
+        with self._lock:
+            return dict(self._parts)
+
+    def forget_parts(self) -> None:
+        with self._lock:
+            self._parts.clear()
+
     def etag(self) -> Etag:
         with self._lock:
             if self._parts:
@@ -194,15 +218,21 @@ def upload(
     config: TransferConfig,
     progress: Progress,
     headers: dict[str, Any],
+    resume: bool = False,
 ) -> Etag:
     """Store source under bucket/key with headers (Content-Type, Metadata,
     StorageClass), multipart at config's threshold; the ETag of the bytes
-    sent, as the store computes it."""
+    sent, as the store computes it. With resume, a multipart upload
+    continues an unfinished one of the same data (see _resume) and is left
+    in the store when it fails."""
     source.rewind()
     client = _DigestingClient(s3)
     if source.size <= min(SMALL_OBJECT, config.multipart_threshold - 1):
         _put_small(client, source, bucket, key, headers)
         progress.add(source.size)
+        return client.etag()
+    if resume:
+        _upload_resumable(s3, client, source, bucket, key, config, progress, headers)
         return client.etag()
     target: str | _Window
     if source.filename is not None:
@@ -216,6 +246,40 @@ def upload(
     return client.etag()
 
 
+def _upload_resumable(
+    s3: RetryingClient,
+    client: _DigestingClient,
+    source: UploadSource,
+    bucket: str,
+    key: str,
+    config: TransferConfig,
+    progress: Progress,
+    headers: dict[str, Any],
+) -> None:
+    part_size = upload_part_size(
+        source.size, config.multipart_threshold, config.multipart_chunksize
+    )
+    assert part_size is not None, "a multipart upload has a part size"
+    with contextlib.ExitStack() as opened:
+        fileobj, start = _opened(source, opened)
+        shared = threading.Lock()
+
+        def window(offset: int, size: int) -> _Window:
+            return _Window(fileobj, start + offset, size, shared)
+
+        plan = _resume.plan_parts(source.size, part_size)
+        workers = config.max_concurrency if config.use_threads else 1
+        _resume.upload_parts(s3, client, window, bucket, key, plan, headers, progress, workers)
+
+
+def _opened(source: UploadSource, opened: contextlib.ExitStack) -> tuple[IO[bytes], int]:
+    """The file object source reads from, and its start."""
+    if source.filename is not None:
+        return opened.enter_context(open(source.filename, "rb")), 0
+    assert source.fileobj is not None
+    return source.fileobj, source.start
+
+
 def _put_small(
     client: _DigestingClient,
     source: UploadSource,
@@ -226,11 +290,7 @@ def _put_small(
     """One PutObject from the calling thread: for a small object, the
     thread pool of a transfer manager costs more than the transfer."""
     with contextlib.ExitStack() as opened:
-        if source.filename is not None:
-            fileobj, start = opened.enter_context(open(source.filename, "rb")), 0
-        else:
-            assert source.fileobj is not None
-            fileobj, start = source.fileobj, source.start
+        fileobj, start = _opened(source, opened)
         body = _Window(fileobj, start, source.size)
         client.put_object(Bucket=bucket, Key=key, Body=body, **headers)
 

@@ -7,16 +7,18 @@ import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from object_clerk import _download, _transfer, _verify
+from object_clerk import _download, _resume, _transfer, _verify
 from object_clerk._checksum import Etag
 from object_clerk._client import RetryingClient, make_s3_client
 from object_clerk._errors import translated_errors
 from object_clerk._headers import upload_headers
 from object_clerk._layout import upload_part_size
 from object_clerk._progress import Progress, ProgressCallback
+from object_clerk._resume import IncompleteUpload
 from object_clerk._retry import RetryPolicy
 from object_clerk._settings import DEFAULT_LIST_PAGE_SIZE, Settings, page_size, settings_from_env
 from object_clerk._source import UploadData, open_source
@@ -277,13 +279,20 @@ class ObjectClerk:
         storage_class: str | None = None,
         *,
         callback: ProgressCallback | None = None,
+        resume: bool = False,
     ) -> None:
         """Store object_data (bytes, a str or Path naming a file, or a
         readable binary file object) under bucket/object_key with its
         Content-Type, user metadata (x-amz-meta-*) and storage class, and
         check that the store holds exactly those bytes unless
         verify_checksum is False. callback, if given, is called with the
-        number of bytes sent. The positional order is the published one."""
+        number of bytes sent. The positional order is the published one.
+
+        With resume, an upload in parts continues an earlier unfinished
+        upload of the same key as far as its parts are provably this data,
+        and when it fails its parts stay in the store for the next call to
+        continue (the exception names the upload id). Without, nothing
+        earlier is continued and a failed upload leaves nothing."""
         progress = Progress(callback)
         where = f"{bucket}/{object_key}"
         headers = upload_headers(content_type, metadata, storage_class)
@@ -295,7 +304,7 @@ class ObjectClerk:
                 before = source.fingerprint()
                 source.refresh()
                 sent = _transfer.upload(
-                    self._s3, source, bucket, object_key, config, progress, headers
+                    self._s3, source, bucket, object_key, config, progress, headers, resume
                 )
                 if source.fingerprint() != before:
                     raise _verify.Mismatch(f"{source.description} changed while it was uploaded")
@@ -378,6 +387,39 @@ class ObjectClerk:
         """Delete bucket/object_key; a key that does not exist is not an error."""
         with translated_errors(f"delete_object {bucket}/{object_key}"):
             self._s3.delete_object(Bucket=bucket, Key=object_key)
+
+    # -- unfinished uploads ----------------------------------------------------
+
+    def list_incomplete_uploads(
+        self, bucket: str, prefix: str | None = None
+    ) -> list[IncompleteUpload]:
+        """The multipart uploads under prefix begun and neither completed nor
+        aborted (each with .key, .upload_id, .initiated, .parts, .bytes):
+        what a resumable upload continues, and what takes space until then."""
+        with translated_errors(f"list_multipart_uploads {bucket}"):
+            return list(_resume.incomplete_uploads(self._s3, bucket, prefix))
+
+    def abort_incomplete_uploads(
+        self,
+        bucket: str,
+        prefix: str | None = None,
+        older_than: timedelta = timedelta(days=1),
+    ) -> list[IncompleteUpload]:
+        """Abort the unfinished uploads under prefix begun more than
+        older_than ago, freeing their parts; the ones aborted. Younger ones
+        may be uploads still under way, and are left alone."""
+        if not isinstance(older_than, timedelta):
+            raise TypeError(f"older_than must be a timedelta, not {type(older_than).__name__}")
+        cutoff = datetime.now(UTC) - older_than
+        aborted = []
+        for upload in self.list_incomplete_uploads(bucket, prefix):
+            if upload.initiated <= cutoff:
+                with translated_errors(f"abort_multipart_upload {bucket}/{upload.key}"):
+                    self._s3.abort_multipart_upload(
+                        Bucket=bucket, Key=upload.key, UploadId=upload.upload_id
+                    )
+                aborted.append(upload)
+        return aborted
 
     # -- verification --------------------------------------------------------
 

@@ -1,0 +1,254 @@
+"""Multipart uploads that continue where an earlier one stopped.
+
+The store is the source of truth. An unfinished upload of the key
+(ListMultipartUploads, ListParts) is continued only as far as its parts are
+provably this data: a part is kept when its size is the one this upload
+would send and its ETag equals the MD5 of the local bytes at that position;
+every other part is sent again. Among several unfinished uploads of the key
+the one holding most of this data is continued; an upload holding none of
+it is someone else's and is never touched. The finished object is verified
+against the whole data by the caller, as every upload is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import IO, Any, Protocol
+
+from botocore.exceptions import ClientError
+
+from object_clerk._client import RetryingClient
+from object_clerk._errors import translate
+from object_clerk._progress import Progress
+
+# Bytes hashed per read when checking a kept part against the local data.
+HASH_READ_SIZE = 1024 * 1024
+# The answer to an UploadPart whose upload was completed or aborted meanwhile.
+UPLOAD_GONE = frozenset({"NoSuchUpload", "404"})
+
+
+@dataclass(frozen=True)
+class StoredPart:
+    number: int
+    size: int
+    md5: str  # the part's ETag: the hex MD5 of its bytes
+
+
+@dataclass(frozen=True)
+class IncompleteUpload:
+    """A multipart upload begun and neither completed nor aborted: its parts
+    take space in the store until someone does one or the other."""
+
+    bucket: str
+    key: str
+    upload_id: str
+    initiated: datetime
+    stored_parts: tuple[StoredPart, ...]
+
+    @property
+    def parts(self) -> int:
+        return len(self.stored_parts)
+
+    @property
+    def bytes(self) -> int:
+        return sum(part.size for part in self.stored_parts)
+
+
+@dataclass(frozen=True)
+class PartPlan:
+    """Where each part of an upload comes from in the local data."""
+
+    number: int
+    offset: int
+    size: int
+
+
+class PartClient(Protocol):
+    """The digesting client of one upload (see _transfer)."""
+
+    def create_multipart_upload(self, **request: Any) -> Any: ...
+    def upload_part(self, **request: Any) -> Any: ...
+    def complete_multipart_upload(self, **request: Any) -> Any: ...
+    def keep_part(self, number: int, digest: bytes) -> None: ...
+    def part_digests(self) -> dict[int, bytes]: ...
+    def forget_parts(self) -> None: ...
+
+
+Window = Callable[[int, int], IO[bytes]]  # (offset, size) -> a body of those bytes
+
+
+def plan_parts(size: int, part_size: int) -> list[PartPlan]:
+    return [
+        PartPlan(number, offset, min(part_size, size - offset))
+        for number, offset in enumerate(range(0, size, part_size), start=1)
+    ]
+
+
+def incomplete_uploads(
+    s3: RetryingClient, bucket: str, prefix: str | None = None
+) -> Iterator[IncompleteUpload]:
+    """Every unfinished upload under prefix, with its parts; each page of
+    either listing is one request, retried on its own."""
+    request: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix or ""}
+    while True:
+        page = s3.list_multipart_uploads(**request)
+        for upload in page.get("Uploads", []):
+            parts = tuple(_stored_parts(s3, bucket, upload["Key"], upload["UploadId"]))
+            yield IncompleteUpload(
+                bucket, upload["Key"], upload["UploadId"], upload["Initiated"], parts
+            )
+        if not page.get("IsTruncated"):
+            return
+        request["KeyMarker"] = page.get("NextKeyMarker", "")
+        request["UploadIdMarker"] = page.get("NextUploadIdMarker", "")
+        if not request["KeyMarker"]:
+            return  # a store that pages without markers cannot be followed further
+
+
+def _stored_parts(
+    s3: RetryingClient, bucket: str, key: str, upload_id: str
+) -> Iterator[StoredPart]:
+    request: dict[str, Any] = {"Bucket": bucket, "Key": key, "UploadId": upload_id}
+    while True:
+        page = s3.list_parts(**request)
+        for part in page.get("Parts", []):
+            md5 = str(part.get("ETag", "")).strip().strip('"').lower()
+            yield StoredPart(part["PartNumber"], part["Size"], md5)
+        marker = page.get("NextPartNumberMarker")
+        if not page.get("IsTruncated") or not marker:
+            return
+        request["PartNumberMarker"] = marker
+
+
+def upload_parts(
+    s3: RetryingClient,
+    client: PartClient,
+    window: Window,
+    bucket: str,
+    key: str,
+    plan: list[PartPlan],
+    headers: dict[str, Any],
+    progress: Progress,
+    workers: int,
+) -> None:
+    """Upload the planned parts of bucket/key, continuing the unfinished
+    upload that holds most of them, and complete it. On failure the upload
+    is left in the store for the next call, and the exception says so."""
+    for attempt in range(2):
+        upload_id, kept = _continue_or_create(s3, client, window, bucket, key, plan, headers)
+        try:
+            _send_missing(client, window, bucket, key, upload_id, plan, kept, progress, workers)
+            digests = client.part_digests()
+            parts = [{"PartNumber": n, "ETag": f'"{digests[n].hex()}"'} for n in sorted(digests)]
+            client.complete_multipart_upload(
+                Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+            )
+            return
+        except ClientError as error:
+            # Another process completed (or aborted) this upload meanwhile:
+            # begin again; the store ends with this data either way.
+            if attempt == 0 and _error_code(error) in UPLOAD_GONE:
+                client.forget_parts()
+                continue
+            raise _kept(error, key, upload_id, s3, bucket) from error
+        except Exception as error:
+            raise _kept(error, key, upload_id, s3, bucket) from error
+
+
+def _continue_or_create(
+    s3: RetryingClient,
+    client: PartClient,
+    window: Window,
+    bucket: str,
+    key: str,
+    plan: list[PartPlan],
+    headers: dict[str, Any],
+) -> tuple[str, set[int]]:
+    """The upload id to send parts to, and the numbers of the parts already
+    there that are this data."""
+    by_number = {part.number: part for part in plan}
+    candidates = [u for u in incomplete_uploads(s3, bucket, key) if u.key == key]
+    digests: dict[int, bytes] = {}
+    best: tuple[int, datetime, IncompleteUpload, set[int]] | None = None
+    for upload in candidates:
+        matching: set[int] = set()
+        for stored in upload.stored_parts:
+            planned = by_number.get(stored.number)
+            if planned is None or planned.size != stored.size:
+                continue
+            if stored.number not in digests:
+                digests[stored.number] = _md5(window(planned.offset, planned.size))
+            if digests[stored.number].hex() == stored.md5:
+                matching.add(stored.number)
+        held = sum(by_number[n].size for n in matching)
+        if held and (best is None or (held, upload.initiated) > best[:2]):
+            best = (held, upload.initiated, upload, matching)
+    if best is None:
+        created = client.create_multipart_upload(Bucket=bucket, Key=key, **headers)
+        return created["UploadId"], set()
+    _, _, upload, matching = best
+    for number in matching:
+        client.keep_part(number, digests[number])
+    return upload.upload_id, matching
+
+
+def _send_missing(
+    client: PartClient,
+    window: Window,
+    bucket: str,
+    key: str,
+    upload_id: str,
+    plan: list[PartPlan],
+    kept: set[int],
+    progress: Progress,
+    workers: int,
+) -> None:
+    progress.add(sum(part.size for part in plan if part.number in kept))
+
+    def send(part: PartPlan) -> None:
+        client.upload_part(
+            Bucket=bucket,
+            Key=key,
+            UploadId=upload_id,
+            PartNumber=part.number,
+            Body=window(part.offset, part.size),
+        )
+        progress.add(part.size)
+
+    missing = [part for part in plan if part.number not in kept]
+    with ThreadPoolExecutor(max(1, workers), thread_name_prefix="object-clerk-part") as pool:
+        for future in [pool.submit(send, part) for part in missing]:
+            future.result()
+
+
+def _md5(body: IO[bytes]) -> bytes:
+    digest = hashlib.md5()
+    for chunk in iter(lambda: body.read(HASH_READ_SIZE), b""):
+        digest.update(chunk)
+    return digest.digest()
+
+
+def _kept(
+    error: Exception, key: str, upload_id: str, s3: RetryingClient, bucket: str
+) -> BaseException:
+    """error, translated, saying what stays in the store for the next call."""
+    translated = translate(error, f"upload_object {bucket}/{key}")
+    if not isinstance(translated, Exception) or translated is error:
+        return error
+    try:
+        parts = sum(1 for _ in _stored_parts(s3, bucket, key, upload_id))
+    except Exception:
+        parts = None
+    kept = "its parts" if parts is None else f"{parts} parts"
+    return type(translated)(
+        f"{translated}; upload id {upload_id} keeps {kept} in the store: "
+        "upload_object(..., resume=True) continues it"
+    )
+
+
+def _error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
