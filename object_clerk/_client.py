@@ -1,13 +1,22 @@
-"""The S3 client: a boto3 client whose every request is retried.
+"""The S3 client: a boto3 client whose every request is retried, made
+once in each process that uses it.
 
 RetryingClient stands in for the boto3 client everywhere, in the clerk and
 in the s3transfer managers it hands the client to, so that each request
 (each page of a listing, each part of a transfer) is retried on its own.
+ProcessClient keeps what a client is made from rather than the client, so
+that a clerk can be pickled to another process (a boto3 client cannot) and
+used after a fork (a boto3 client made before it is unsafe after it).
 """
 
 from __future__ import annotations
 
+import copy
+import os
+import threading
+import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import boto3
@@ -16,6 +25,95 @@ from botocore.config import Config
 from object_clerk._retry import RetryPolicy
 
 T = TypeVar("T")
+
+
+class Secret:
+    """A secret key that shows as *** wherever it is printed, logged or
+    formatted into a message; reveal() is for the client alone."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+    __str__ = __repr__
+
+    def __getstate__(self) -> str:
+        return self._value  # a worker needs it to sign its requests
+
+    def __setstate__(self, value: str) -> None:
+        self._value = value
+
+
+@dataclass(frozen=True)
+class Connection:
+    """What a client is made from: picklable, and without a client."""
+
+    endpoint_url: str
+    access_key: str
+    secret_key: Secret
+    config: Config
+    verify: bool | str | None
+
+    def client(self) -> Any:
+        # A copy: botocore rewrites the retries of the config it is given.
+        return make_s3_client(
+            self.endpoint_url,
+            self.access_key,
+            self.secret_key.reveal(),
+            copy.deepcopy(self.config),
+            self.verify,
+        )
+
+
+class ProcessClient:
+    """The retrying client of the current process, made on first use in
+    each process and shared by its threads. Pickling carries the connection
+    and the policy, never the client."""
+
+    def __init__(self, connection: Connection, policy: RetryPolicy) -> None:
+        self._connection = connection
+        self._policy = policy
+        self._reset()
+        _LIVE.add(self)
+
+    def _reset(self) -> None:
+        self._lock = threading.Lock()
+        self._client: RetryingClient | None = None
+
+    def get(self) -> RetryingClient:
+        client = self._client
+        if client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = RetryingClient(self._connection.client(), self._policy)
+                client = self._client
+        return client
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"connection": self._connection, "policy": self._policy}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["connection"], state["policy"])  # type: ignore[misc]
+
+
+# Every ProcessClient forgets its client in a forked child: the child makes
+# its own (and a lock held by a parent's thread at the fork is not held).
+_LIVE: weakref.WeakSet[ProcessClient] = weakref.WeakSet()
+
+
+def _forget_clients_after_fork() -> None:
+    for process_client in list(_LIVE):
+        process_client._reset()
+
+
+os.register_at_fork(after_in_child=_forget_clients_after_fork)
 
 
 def make_s3_client(

@@ -12,7 +12,7 @@ import copy
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from boto3.s3.transfer import TransferConfig
@@ -48,17 +48,36 @@ DEFAULT_LIST_PAGE_SIZE = 1000
 
 @dataclass(frozen=True)
 class Settings:
-    """What the environment (and the constructor) configures for one clerk."""
+    """What the environment (and the constructor) configures for one clerk.
+
+    Pickled, it carries the validated options and builds the config objects
+    again: a TransferConfig does not survive pickling (boto3 marks the
+    defaults it fills in with a sentinel object of its own process)."""
 
     multipart_threshold: int
     client_config: Config
     upload_config: TransferConfig
     download_config: TransferConfig
-    list_page_size: int = DEFAULT_LIST_PAGE_SIZE
+    list_page_size: int
+    options: Mapping[str, dict[str, Any]] = field(repr=False)
 
     @property
     def multipart_chunksize(self) -> int:
         return int(self.upload_config.multipart_chunksize)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_settings, (self.multipart_threshold, self.list_page_size, self.options))
+
+
+def _settings(threshold: int, list_page_size: int, options: Mapping[str, Any]) -> Settings:
+    return Settings(
+        multipart_threshold=threshold,
+        client_config=Config(**options["client"]),
+        upload_config=TransferConfig(**options["upload"]),
+        download_config=TransferConfig(**options["download"]),
+        list_page_size=list_page_size,
+        options=options,
+    )
 
 
 def settings_from_env(
@@ -86,16 +105,17 @@ def settings_from_env(
     if transfer_config is not None:
         threshold, chunksize = _multipart_keywords(transfer_config, threshold)
     upload_options.update(multipart_threshold=threshold, multipart_chunksize=chunksize)
+    client_options = _merged(DEFAULT_CLIENT_CONFIG, client_given)
+    download_options = _json_object(env, "S3_DOWNLOAD_CONFIG")
     return Settings(
         multipart_threshold=threshold,
-        client_config=_build(client_name, Config, _merged(DEFAULT_CLIENT_CONFIG, client_given)),
+        client_config=_build(client_name, Config, client_options),
         upload_config=_build(upload_name, TransferConfig, upload_options),
-        download_config=_build(
-            "S3_DOWNLOAD_CONFIG",
-            TransferConfig,
-            _json_object(env, "S3_DOWNLOAD_CONFIG"),
-        ),
+        download_config=_build("S3_DOWNLOAD_CONFIG", TransferConfig, download_options),
         list_page_size=page_size("list_objects_page_size", list_objects_page_size),
+        options=copy.deepcopy(
+            {"client": client_options, "upload": upload_options, "download": download_options}
+        ),
     )
 
 

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from object_clerk import _download, _resume, _transfer, _verify
 from object_clerk._checksum import Etag
-from object_clerk._client import RetryingClient, make_s3_client
+from object_clerk._client import Connection, ProcessClient, RetryingClient, Secret
 from object_clerk._errors import translated_errors
 from object_clerk._headers import upload_headers
 from object_clerk._layout import upload_part_size
@@ -48,7 +48,10 @@ class ObjectClerk:
     every transfer against the checksum the store holds.
 
     The environment (MULTIPART_THRESHOLD, S3_CLIENT_CONFIG, S3_UPLOAD_CONFIG,
-    S3_DOWNLOAD_CONFIG) is read once, here. A clerk may be shared by threads.
+    S3_DOWNLOAD_CONFIG) is read once, here. A clerk may be shared by threads,
+    and pickled to other processes (multiprocessing, Dask workers): it
+    travels with its endpoint, credentials, retry policy and configuration,
+    and makes its boto3 client once in each process, again after a fork.
     """
 
     def __init__(
@@ -72,7 +75,7 @@ class ObjectClerk:
         :param host: host name or address of the S3 endpoint
         :param port: its port
         :param access_key: access key id
-        :param secret_key: secret key (kept by the boto3 client only, shown nowhere)
+        :param secret_key: secret key (kept for the clients the clerk makes, shown nowhere)
         :param retry_delay: seconds to wait after the first transient failure
         :param retry_backoff: multiplier applied to the wait after each failure
         :param retry_jitter: seconds added to the wait after each failure: a
@@ -109,16 +112,16 @@ class ObjectClerk:
         self.access_key = access_key
         self.use_ssl = use_ssl
         self.endpoint_url = f"{'https' if use_ssl else 'http'}://{host}:{port}"
-        self._s3 = RetryingClient(
-            make_s3_client(
-                self.endpoint_url,
-                access_key,
-                secret_key,
-                self._settings.client_config,
-                verify,
-            ),
-            self._policy,
+        connection = Connection(
+            self.endpoint_url, access_key, Secret(secret_key), self._settings.client_config, verify
         )
+        self._clients = ProcessClient(connection, self._policy)
+        self._clients.get()  # a bad endpoint or CA bundle is refused here, not later
+
+    @property
+    def _s3(self) -> RetryingClient:
+        """This process's retrying client."""
+        return self._clients.get()
 
     def __repr__(self) -> str:
         p = self._policy
