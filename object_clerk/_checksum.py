@@ -3,6 +3,9 @@
 S3 stores the MD5 of the body as the ETag of a single PUT, and
 ``md5(part1_md5 + part2_md5 + ...)-<parts>`` for a multipart upload, so the
 ETag of a multipart object depends on the part size.
+
+Full-object CRCs (CRC32, CRC32C, CRC64NVME) are computed by zlib and awscrt,
+botocore's own runtime, a dependency so that every install can verify them.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
+
+from awscrt import checksums  # type: ignore[import-untyped]
 
 Buffer = bytes | bytearray | memoryview
 
@@ -113,20 +118,14 @@ class _Crc:
 
 def _checksum_algorithms() -> dict[str, Callable[[], _Checksum]]:
     """Full-object checksums S3 may report, computed by well-kept code only:
-    zlib and hashlib always, CRC32C and CRC64NVME where awscrt (botocore's
-    optional runtime) is installed."""
-    algorithms: dict[str, Callable[[], _Checksum]] = {
+    zlib, hashlib and awscrt."""
+    return {
         "CRC32": lambda: _Crc(zlib.crc32, 4),
+        "CRC32C": lambda: _Crc(checksums.crc32c, 4),
+        "CRC64NVME": lambda: _Crc(checksums.crc64nvme, 8),
         "SHA1": hashlib.sha1,
         "SHA256": hashlib.sha256,
     }
-    try:
-        from awscrt import checksums  # type: ignore[import-not-found]
-    except ImportError:
-        return algorithms
-    algorithms["CRC32C"] = lambda: _Crc(checksums.crc32c, 4)
-    algorithms["CRC64NVME"] = lambda: _Crc(checksums.crc64nvme, 8)
-    return algorithms
 
 
 CHECKSUM_ALGORITHMS = _checksum_algorithms()
@@ -139,3 +138,75 @@ def full_object_checksum(algorithm: str, chunks: Iterable[Buffer]) -> str:
     for chunk in chunks:
         checksum.update(chunk)
     return base64.b64encode(checksum.digest()).decode("ascii")
+
+
+# The checksums S3 keeps for a whole object uploaded in parts (FULL_OBJECT):
+# CRCs, whose value for the whole follows from the parts' values and sizes.
+# name: (crc(data, previous), width in bytes, reflected polynomial)
+_CRCS: dict[str, tuple[Callable[[Buffer, int], int], int, int]] = {
+    "CRC64NVME": (checksums.crc64nvme, 8, 0x9A6C9329AC4BC9B5),
+    "CRC32C": (checksums.crc32c, 4, 0x82F63B78),
+    "CRC32": (zlib.crc32, 4, 0xEDB88320),
+}
+FULL_OBJECT_CRCS = tuple(_CRCS)
+
+
+@dataclass(frozen=True)
+class PartCrc:
+    """The CRC of one run of bytes, and how many there were."""
+
+    value: int
+    length: int
+
+
+def crc_of(algorithm: str, data: Buffer, previous: int = 0) -> int:
+    """The CRC (one of FULL_OBJECT_CRCS) of data, continuing previous."""
+    return _CRCS[algorithm][0](data, previous)
+
+
+def encoded(algorithm: str, value: int) -> str:
+    """A CRC as S3 sends it: base64 of its big-endian bytes."""
+    return base64.b64encode(value.to_bytes(_CRCS[algorithm][1], "big")).decode("ascii")
+
+
+def combined_crc(algorithm: str, parts: Sequence[PartCrc]) -> int:
+    """The CRC of the concatenation of the parts, from their CRCs alone:
+    the bytes are not read again. Newer awscrt combines them itself; for the
+    older awscrt that older botocore pins, the same arithmetic (zlib's
+    crc32_combine, for any reflected CRC) is done here."""
+    combine = getattr(checksums, f"combine_{algorithm.lower()}", None)
+    _, width, poly = _CRCS[algorithm]
+    total = 0
+    for index, part in enumerate(parts):
+        if index == 0:
+            total = part.value
+        elif combine is not None:
+            total = combine(total, part.value, part.length)
+        else:
+            shift = _x_to_8n(part.length, poly, width * 8)
+            total = _multiply(shift, total, poly, width * 8) ^ part.value
+    return total
+
+
+def _multiply(a: int, b: int, poly: int, bits: int) -> int:
+    """a * b modulo the CRC polynomial, both in reflected bit order."""
+    mask, product = 1 << (bits - 1), 0
+    while a:
+        if a & mask:
+            product ^= b
+            a ^= mask
+        mask >>= 1
+        b = (b >> 1) ^ poly if b & 1 else b >> 1
+    return product
+
+
+def _x_to_8n(length: int, poly: int, bits: int) -> int:
+    """x to the power 8 * length, modulo the polynomial: the shift a CRC
+    undergoes when length more bytes follow."""
+    result, power, n = 1 << (bits - 1), 1 << (bits - 2), length * 8
+    while n:
+        if n & 1:
+            result = _multiply(power, result, poly, bits)
+        power = _multiply(power, power, poly, bits)
+        n >>= 1
+    return result

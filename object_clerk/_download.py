@@ -14,6 +14,12 @@ previous one is hashed (and written, for a file) on a second thread, which
 is where the time goes on a fast network: MD5 runs at about the speed the
 bytes arrive. The spans hashed are the object's parts, or the whole object,
 so that what arrived gives its ETag without a second pass over the bytes.
+
+A sink may already hold a prefix of the object, fetched by an earlier call
+(a resumed download, see _partial): such a sink takes its bytes in order of
+offset, so the fetch reads the rest in one stream from the first byte not
+held and hashes it on one lane, once the held bytes, read back from the
+sink, have been fed into the same hashes.
 """
 
 from __future__ import annotations
@@ -55,14 +61,25 @@ STREAM_BYTES = 256 * 1024 * 1024
 
 
 class Sink(Protocol):
+    # Whether bytes must be written in order of offset, each write at or
+    # before the end of those written: then what the sink holds is always a
+    # prefix of the object.
+    ordered: bool
+
+    def begin(self, stored: StoredObject) -> int:
+        """The fetch of stored starts: how many of its first bytes the sink
+        holds already (only an ordered sink may hold any)."""
+        ...
+
     def into(self, offset: int, size: int) -> memoryview | None:
         """Where the bytes at offset can be read straight into, if anywhere."""
         ...
 
     def write(self, offset: int, data: Buffer) -> None: ...
 
-    def chunks(self) -> Iterator[Buffer]:
-        """Everything written, in order, for a second look."""
+    def chunks(self, start: int = 0, end: int | None = None) -> Iterator[Buffer]:
+        """The bytes written from start to end (default: all), in order, for
+        a second look."""
         ...
 
     def discard(self) -> None:
@@ -75,6 +92,8 @@ class MemorySink:
     a BytesIO grown to the size once, whose value is then taken without a
     copy. Growing it zeroes every page (0.1 s for 256 MiB here), so a large
     one grows on a helper thread while the first request is on its way."""
+
+    ordered = False
 
     def __init__(self, size: int) -> None:
         self._buffer = io.BytesIO()
@@ -109,14 +128,17 @@ class MemorySink:
         assert self._view is not None
         return self._view
 
+    def begin(self, stored: StoredObject) -> int:
+        return 0
+
     def into(self, offset: int, size: int) -> memoryview:
         return self._ready()[offset : offset + size]
 
     def write(self, offset: int, data: Buffer) -> None:
         """Already in place: the bytes were read into it."""
 
-    def chunks(self) -> Iterator[Buffer]:
-        yield self._ready()
+    def chunks(self, start: int = 0, end: int | None = None) -> Iterator[Buffer]:
+        yield self._ready()[start:end]
 
     def discard(self) -> None:
         self._discarded.set()
@@ -131,26 +153,45 @@ class MemorySink:
 class FileSink:
     """An open file written at offsets, from several threads at once."""
 
+    ordered = False
+
     def __init__(self, fd: int, size: int) -> None:
         self._fd = fd
         self._size = size
         os.ftruncate(fd, size)
 
+    def begin(self, stored: StoredObject) -> int:
+        return 0
+
     def into(self, offset: int, size: int) -> None:
         return None
 
     def write(self, offset: int, data: Buffer) -> None:
-        view = memoryview(data)
-        while view:
-            written = os.pwrite(self._fd, view, offset)
-            view, offset = view[written:], offset + written
+        write_at(self._fd, offset, data)
 
-    def chunks(self) -> Iterator[Buffer]:
-        for offset in range(0, self._size, READ_SIZE):
-            yield os.pread(self._fd, min(READ_SIZE, self._size - offset), offset)
+    def chunks(self, start: int = 0, end: int | None = None) -> Iterator[Buffer]:
+        return read_at(self._fd, start, self._size if end is None else end)
 
     def discard(self) -> None:
         """The caller removes the file."""
+
+
+def write_at(fd: int, offset: int, data: Buffer) -> None:
+    """Write all of data at offset of the open file fd."""
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
+
+
+def read_at(fd: int, start: int, end: int) -> Iterator[bytes]:
+    """The bytes of the open file fd from start to end, READ_SIZE at a time
+    (fewer where the file ends before end: then they cannot match a hash)."""
+    for offset in range(start, end, READ_SIZE):
+        chunk = os.pread(fd, min(READ_SIZE, end - offset), offset)
+        if not chunk:
+            return
+        yield chunk
 
 
 @dataclass(frozen=True)
@@ -164,17 +205,25 @@ class Plan:
     streams: list[list[Range]]
 
 
-def plan(size: int, config: TransferConfig, hash_span: int | None) -> Plan:
+def plan(
+    size: int, config: TransferConfig, hash_span: int | None, resume_from: int | None = None
+) -> Plan:
     """Spans of hash_span bytes (None: nothing hashed) split into ranges of
     the download chunk size, or one range below the download threshold.
     Streams begin and end on span boundaries (ranges, when nothing is
     hashed): one per STREAM_BYTES, at most max_concurrency, one without
-    threads."""
+    threads. With resume_from (for a sink that takes its bytes in order),
+    one stream of the ranges from that offset on, the first one cut there;
+    none at all when the sink holds every byte."""
     whole = [(0, size)]
     spans = _split(whole, hash_span) if hash_span else whole
     ranges = _split(
         spans, size if size < config.multipart_threshold else config.multipart_chunksize
     )
+    if resume_from is not None:
+        rest = [(max(start, resume_from), end) for start, end in ranges if end > resume_from]
+        rest = rest if size else ranges  # an empty object: one GET, as always
+        return Plan(rest, spans if hash_span else [], [rest])
     units = spans if hash_span else ranges
     count = 1
     if config.use_threads:
@@ -211,13 +260,19 @@ def fetch(
         span = max(stored.size, 1)
     elif hashed and part_size and stored.etag.parts == part_count(stored.size, part_size):
         span = part_size
-    how = plan(stored.size, config, span)
+    held = sink.begin(stored)
+    assert sink.ordered or not held, "bytes held by a sink that may hold gaps"
+    how = plan(stored.size, config, span, held if sink.ordered else None)
     digests: dict[int, Any] = {}
     stop = threading.Event()
+    progress.add(held)  # the total reported still comes to the object's size
 
     def read_stream(ranges: list[Range]) -> None:
-        stream = _Stream(s3, stored, sink, ranges, how.hashed, digests, progress, config)
+        stream = _Stream(
+            s3, stored, sink, ranges, how.hashed, digests, progress, config, held, sink.ordered
+        )
         try:
+            stream.recall(held)
             for byte_range in ranges:
                 if stop.is_set():  # another stream failed: the fetch is over
                     stream.abandon()
@@ -323,7 +378,14 @@ class _Stream:
     """Ranges read in order from one GET, opened again from the range that
     failed. The hashes of a span are restored to the range's start before it
     is read again: every change to them runs on the span's lane, in the
-    order of the bytes."""
+    order of the bytes.
+
+    The first held bytes (a resumed download) are read back from the sink
+    into the hashes of their spans (see recall). An ordered sink gets one
+    lane: every write then happens in the order of the
+    bytes, so that the sink holds a prefix of the object whenever the
+    process stops (spans hashed on lanes of their own would be written out
+    of order, leaving gaps that the next call could not tell from bytes)."""
 
     def __init__(
         self,
@@ -335,24 +397,34 @@ class _Stream:
         digests: dict[int, Any],
         progress: Progress,
         config: TransferConfig,
+        held: int = 0,
+        ordered: bool = False,
     ) -> None:
         self._client = s3.raw
         self._stored = stored
         self._sink = sink
-        self._end = ranges[-1][1]
+        self._end = ranges[-1][1] if ranges else held
         starts = {start for start, _ in ranges}
-        self._spans = [span for span in hashed if span[0] in starts]
+        self._spans = [span for span in hashed if span[0] in starts or span[0] < held]
         self._digests = digests
         self._checkpoints: dict[int, Any] = {}
         self._progress = progress
-        lanes = min(config.max_concurrency, os.cpu_count() or 1) if config.use_threads else 0
+        lanes = 0
+        if config.use_threads:
+            lanes = 1 if ordered else min(config.max_concurrency, os.cpu_count() or 1)
         self._hasher = _Hasher(lanes)
+        self._threads = config.use_threads
+        self._recalling: ThreadPoolExecutor | None = None
+        self._recalled: Future[None] | None = None
+        self._stop_recalling = threading.Event()
         self._response: _Response | None = None
 
     def finish(self) -> None:
         """Wait for the hashing (raising a task's failure), then free the
         connection: the last range was read to its end."""
         self._hasher.finish()
+        if self._recalled is not None:
+            self._recalled.result()  # raises what failed: the disk
         if self._response is not None:
             self._response.close(done=True)
             self._response = None
@@ -360,9 +432,41 @@ class _Stream:
     def abandon(self) -> None:
         """Stop: drop the hashing not started, close the connection."""
         self._hasher.shutdown()
+        self._stop_recalling.set()
+        if self._recalling is not None:
+            self._recalling.shutdown()
         if self._response is not None:
             self._response.close(done=False)
             self._response = None
+
+    def recall(self, held: int) -> None:
+        """Hash the first held bytes, read back from the sink, into their
+        spans. The span cut by the end of what is held is hashed first, at
+        once: the bytes fetched next continue its hash, and a connection
+        kept waiting meanwhile might be closed by the store. The spans held
+        whole are hashed on a thread of their own while the rest arrives."""
+        whole = [(first, end) for first, end in self._spans if first < held and end <= held]
+        for first, end in self._spans:
+            if first < held < end:
+                self._digests[first] = self._held_hash(first, held)
+        if whole and self._threads:
+            self._recalling = ThreadPoolExecutor(1, "object-clerk-rehash")
+            self._recalled = self._recalling.submit(self._held_hashes, whole)
+            self._recalling.shutdown(wait=False)  # its thread ends with the task
+        elif whole:
+            self._held_hashes(whole)
+
+    def _held_hashes(self, spans: list[Range]) -> None:
+        for first, end in spans:
+            self._digests[first] = self._held_hash(first, end)
+
+    def _held_hash(self, start: int, end: int) -> Any:
+        digest = hashlib.md5()
+        for chunk in self._sink.chunks(start, end):
+            if self._stop_recalling.is_set():
+                break  # the fetch failed: the hash will not be used
+            digest.update(chunk)
+        return digest
 
     def read(self, byte_range: Range) -> None:
         """One attempt at one range."""

@@ -13,6 +13,7 @@ against the whole data by the caller, as every upload is.
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -210,12 +211,11 @@ def _send_missing(
     progress.add(sum(part.size for part in plan if part.number in kept))
 
     def send(part: PartPlan) -> None:
+        # Read whole, once: windows on one file take turns for every read,
+        # and the request body would be read 8 KiB at a time.
+        body = io.BytesIO(window(part.offset, part.size).read())
         client.upload_part(
-            Bucket=bucket,
-            Key=key,
-            UploadId=upload_id,
-            PartNumber=part.number,
-            Body=window(part.offset, part.size),
+            Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=part.number, Body=body
         )
         progress.add(part.size)
 

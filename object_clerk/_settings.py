@@ -18,6 +18,7 @@ from typing import Any
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
+from object_clerk._checksum import FULL_OBJECT_CRCS
 from object_clerk.exceptions import ObjectClerkConfigurationException
 
 DEFAULT_MULTIPART_THRESHOLD = 500 * 1024 * 1024
@@ -60,16 +61,26 @@ class Settings:
     download_config: TransferConfig
     list_page_size: int
     options: Mapping[str, dict[str, Any]] = field(repr=False)
+    # The full-object checksum uploads also store (None: none).
+    checksum_algorithm: str | None = None
 
     @property
     def multipart_chunksize(self) -> int:
         return int(self.upload_config.multipart_chunksize)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_settings, (self.multipart_threshold, self.list_page_size, self.options))
+        return (
+            _settings,
+            (self.multipart_threshold, self.list_page_size, self.options, self.checksum_algorithm),
+        )
 
 
-def _settings(threshold: int, list_page_size: int, options: Mapping[str, Any]) -> Settings:
+def _settings(
+    threshold: int,
+    list_page_size: int,
+    options: Mapping[str, Any],
+    checksum_algorithm: str | None = None,
+) -> Settings:
     return Settings(
         multipart_threshold=threshold,
         client_config=Config(**options["client"]),
@@ -77,6 +88,7 @@ def _settings(threshold: int, list_page_size: int, options: Mapping[str, Any]) -
         download_config=TransferConfig(**options["download"]),
         list_page_size=list_page_size,
         options=options,
+        checksum_algorithm=checksum_algorithm,
     )
 
 
@@ -86,15 +98,17 @@ def settings_from_env(
     client_config: Mapping[str, Any] | None = None,
     transfer_config: Mapping[str, Any] | None = None,
     list_objects_page_size: int = DEFAULT_LIST_PAGE_SIZE,
+    checksum_algorithm: str | None = None,
 ) -> Settings:
     """Read and validate MULTIPART_THRESHOLD, S3_CLIENT_CONFIG,
-    S3_UPLOAD_CONFIG and S3_DOWNLOAD_CONFIG.
+    S3_UPLOAD_CONFIG, S3_DOWNLOAD_CONFIG and S3_CHECKSUM_ALGORITHM.
 
     The constructor keywords of the published 1.1.0 release take precedence:
     client_config is used instead of S3_CLIENT_CONFIG, transfer_config instead
     of S3_UPLOAD_CONFIG. Unlike the variable, transfer_config may set
     multipart_threshold and multipart_chunksize (1.1.0 honoured them); either
     one alone sets both, so the part layout still has one source of truth.
+    checksum_algorithm is used instead of S3_CHECKSUM_ALGORITHM.
     """
     env = os.environ if environ is None else environ
     threshold = _positive_int(env, "MULTIPART_THRESHOLD", DEFAULT_MULTIPART_THRESHOLD)
@@ -116,7 +130,29 @@ def settings_from_env(
         options=copy.deepcopy(
             {"client": client_options, "upload": upload_options, "download": download_options}
         ),
+        checksum_algorithm=_checksum_algorithm(env, checksum_algorithm),
     )
+
+
+def _checksum_algorithm(env: Mapping[str, str], keyword: str | None) -> str | None:
+    """The full-object checksum uploads store: the keyword where given, else
+    S3_CHECKSUM_ALGORITHM; unset or empty, none. Only the CRCs S3 can keep
+    for an object uploaded in parts are accepted, so that the setting means
+    the same for every size."""
+    if keyword is not None:
+        if not isinstance(keyword, str):
+            raise TypeError(f"checksum_algorithm must be a str, not {type(keyword).__name__}")
+        name, raw = "checksum_algorithm", keyword
+    else:
+        name, raw = "S3_CHECKSUM_ALGORITHM", env.get("S3_CHECKSUM_ALGORITHM", "")
+    value = raw.strip().upper()
+    if not value:
+        return None
+    if value not in FULL_OBJECT_CRCS:
+        raise ObjectClerkConfigurationException(
+            f"{name} must be one of {', '.join(FULL_OBJECT_CRCS)}, not {raw!r}"
+        )
+    return value
 
 
 def _given(

@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import io
 import threading
+from dataclasses import dataclass
 from typing import IO, Any
 
 from boto3.s3.transfer import TransferConfig
@@ -23,13 +24,21 @@ from s3transfer.manager import TransferManager
 from s3transfer.subscribers import BaseSubscriber
 
 from object_clerk import _resume
-from object_clerk._checksum import Etag, multipart_etag
+from object_clerk._checksum import (
+    Etag,
+    PartCrc,
+    combined_crc,
+    crc_of,
+    encoded,
+    multipart_etag,
+)
 from object_clerk._client import RetryingClient
 from object_clerk._headers import copied_headers
 from object_clerk._layout import upload_part_size
 from object_clerk._progress import Progress
 from object_clerk._source import UploadSource
 from object_clerk._verify import PRECONDITION_FAILED, Mismatch, StoredObject, error_code
+from object_clerk.exceptions import ObjectExistsException
 
 # Bodies are hashed in pieces this large: big enough for hashlib to release
 # the GIL, so parts are hashed in parallel.
@@ -40,6 +49,43 @@ HASH_READ_SIZE = 1024 * 1024
 COPY_FAILED = (ClientError, getattr(s3transfer_errors, "S3CopyFailedError", ClientError))
 # Objects up to this size are sent by one PutObject from the calling thread.
 SMALL_OBJECT = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class WriteOptions:
+    """How a write may land. if_none_match: only where the key holds no
+    object (If-None-Match: * on PutObject and CompleteMultipartUpload; a
+    412 is ObjectExistsException, and the upload is aborted). checksum: a
+    CRC (one of _checksum.FULL_OBJECT_CRCS) stored as a FULL_OBJECT
+    checksum, which the store checks as the bytes arrive."""
+
+    if_none_match: bool = False
+    checksum: str | None = None
+
+
+@dataclass(frozen=True)
+class Written:
+    """What an upload sent: the ETag of its bytes as the store computes it,
+    the ETag the store answered the write with (None where it said none),
+    and the base64 full-object checksum sent (None: none asked)."""
+
+    etag: Etag
+    answered_etag: str | None
+    checksum: str | None
+
+
+def _exists(request: dict[str, Any]) -> ObjectExistsException:
+    return ObjectExistsException(
+        f"{request['Bucket']}/{request['Key']} already exists: overwrite=False left it as it "
+        "was, and nothing of this write was kept"
+    )
+
+
+def _abort(s3: RetryingClient, request: dict[str, Any]) -> None:
+    with contextlib.suppress(Exception):
+        s3.raw.abort_multipart_upload(
+            Bucket=request["Bucket"], Key=request["Key"], UploadId=request["UploadId"]
+        )
 
 
 class _KnownObject(BaseSubscriber):
@@ -106,39 +152,85 @@ class _DigestingClient:
     as Content-MD5 so that the store refuses a body damaged on the way
     (BadDigest, retried), and keeps it to reproduce the upload's ETag."""
 
-    def __init__(self, s3: RetryingClient) -> None:
+    def __init__(self, s3: RetryingClient, options: WriteOptions | None = None) -> None:
         self._s3 = s3
+        self._options = options or WriteOptions()
         self._lock = threading.Lock()
         self._single: bytes | None = None
         self._parts: dict[int, bytes] = {}
+        self._crcs: dict[int, PartCrc] = {}
+        self._put_attempts = 0
+        # The ETag the store answered the write that made the object with:
+        # what a removal of this object is made conditional on.
+        self.answered_etag: str | None = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._s3, name)
 
     def put_object(self, **request: Any) -> Any:
-        return self._send(self._s3.raw.put_object, None, request)
+        if self._options.if_none_match:
+            request["IfNoneMatch"] = "*"
+        try:
+            response = self._send(self._s3.raw.put_object, None, request)
+        except ClientError as error:
+            if not self._options.if_none_match or error_code(error) not in PRECONDITION_FAILED:
+                raise
+            if not self._holds_own_put(request):
+                raise _exists(request) from error
+            return {}
+        self.answered_etag = response.get("ETag")
+        return response
 
     def upload_part(self, **request: Any) -> Any:
         return self._send(self._s3.raw.upload_part, request["PartNumber"], request)
 
+    def create_multipart_upload(self, **request: Any) -> Any:
+        if self._options.checksum:
+            request.update(ChecksumAlgorithm=self._options.checksum, ChecksumType="FULL_OBJECT")
+        return self._s3.create_multipart_upload(**request)
+
     def _send(self, operation: Any, part_number: int | None, request: dict[str, Any]) -> Any:
         body = request["Body"]
         start = body.tell()
+        algorithm = self._options.checksum
 
         def attempt() -> Any:
             """From the body's start, hashed again each time: a body that
             changed since the last attempt must not go with a stale
             Content-MD5 (the store would refuse it on every retry)."""
             body.seek(start)
-            digest = _md5_of_body(body)
+            digest, crc = _digests_of_body(body, algorithm)
+            checksum: dict[str, str] = {}
             with self._lock:
                 if part_number is None:
+                    self._put_attempts += 1
                     self._single = digest
                 else:
                     self._parts[part_number] = digest
-            return operation(ContentMD5=_base64(digest), **request)
+                if algorithm is not None and crc is not None:
+                    self._crcs[part_number or 1] = crc
+                    checksum = {
+                        "ChecksumAlgorithm": algorithm,
+                        f"Checksum{algorithm}": encoded(algorithm, crc.value),
+                    }
+            # Ours replaces a ChecksumAlgorithm s3transfer < 0.12 puts in itself.
+            return operation(**{**request, **checksum}, ContentMD5=_base64(digest))
 
         return self._s3.retried(attempt)
+
+    def _holds_own_put(self, request: dict[str, Any]) -> bool:
+        """After a 412 to a conditional PutObject: whether an earlier attempt
+        of it, whose answer was lost, stored these very bytes."""
+        if self._put_attempts < 2:
+            return False
+        try:
+            stored = self._s3.raw.head_object(Bucket=request["Bucket"], Key=request["Key"])
+        except Exception:
+            return False
+        if Etag.parse(stored.get("ETag") or "") != self.etag():
+            return False
+        self.answered_etag = stored.get("ETag")
+        return True
 
     def complete_multipart_upload(self, **request: Any) -> Any:
         """Completes the upload. An attempt whose answer was lost may have
@@ -147,6 +239,10 @@ class _DigestingClient:
         each repeat and once the repeats end, the store is asked whether it
         holds the object with this upload's ETag."""
         failures: list[BaseException] = []
+        if self._options.if_none_match:
+            request["IfNoneMatch"] = "*"
+        if self._options.checksum:
+            self._add_checksums(request, self._options.checksum)
 
         def attempt() -> Any:
             if failures and self._holds_upload(request):
@@ -158,11 +254,33 @@ class _DigestingClient:
                 raise
 
         try:
-            return self._s3.retried(attempt)
-        except Exception:
+            response = self._s3.retried(attempt)
+        except Exception as error:
             if failures and self._holds_upload(request):
                 return {}
+            if (
+                self._options.if_none_match
+                and isinstance(error, ClientError)
+                and error_code(error) in PRECONDITION_FAILED
+            ):
+                _abort(self._s3, request)
+                raise _exists(request) from error
             raise
+        self.answered_etag = response.get("ETag")
+        return response
+
+    def _add_checksums(self, request: dict[str, Any], algorithm: str) -> None:
+        """Each part's CRC, and the whole object's from them, for the store
+        to check the object it assembles against."""
+        member = f"Checksum{algorithm}"
+        with self._lock:
+            crcs = dict(self._crcs)
+        parts = request["MultipartUpload"]["Parts"]
+        for part in parts:
+            part[member] = encoded(algorithm, crcs[part["PartNumber"]].value)
+        ordered = [crcs[part["PartNumber"]] for part in parts]
+        request[member] = encoded(algorithm, combined_crc(algorithm, ordered))
+        request["ChecksumType"] = "FULL_OBJECT"
 
     def _holds_upload(self, request: dict[str, Any]) -> bool:
         """Whether the store holds this upload's object; if so the upload id,
@@ -173,10 +291,8 @@ class _DigestingClient:
             return False
         if Etag.parse(stored.get("ETag") or "") != self.etag():
             return False
-        with contextlib.suppress(Exception):
-            self._s3.raw.abort_multipart_upload(
-                Bucket=request["Bucket"], Key=request["Key"], UploadId=request["UploadId"]
-            )
+        _abort(self._s3, request)
+        self.answered_etag = stored.get("ETag")
         return True
 
     def keep_part(self, number: int, digest: bytes) -> None:
@@ -191,6 +307,16 @@ class _DigestingClient:
     def forget_parts(self) -> None:
         with self._lock:
             self._parts.clear()
+            self._crcs.clear()
+
+    def written(self) -> Written:
+        checksum = None
+        if self._options.checksum:
+            with self._lock:
+                crcs = [self._crcs[n] for n in sorted(self._crcs)]
+            value = combined_crc(self._options.checksum, crcs)
+            checksum = encoded(self._options.checksum, value)
+        return Written(self.etag(), self.answered_etag, checksum)
 
     def etag(self) -> Etag:
         with self._lock:
@@ -219,21 +345,22 @@ def upload(
     progress: Progress,
     headers: dict[str, Any],
     resume: bool = False,
-) -> Etag:
+    options: WriteOptions | None = None,
+) -> Written:
     """Store source under bucket/key with headers (Content-Type, Metadata,
-    StorageClass), multipart at config's threshold; the ETag of the bytes
-    sent, as the store computes it. With resume, a multipart upload
-    continues an unfinished one of the same data (see _resume) and is left
-    in the store when it fails."""
+    StorageClass), multipart at config's threshold, as options allow; what
+    was written (see Written). With resume, a multipart upload continues an
+    unfinished one of the same data (see _resume) and is left in the store
+    when it fails."""
     source.rewind()
-    client = _DigestingClient(s3)
+    client = _DigestingClient(s3, options)
     if source.size <= min(SMALL_OBJECT, config.multipart_threshold - 1):
         _put_small(client, source, bucket, key, headers)
         progress.add(source.size)
-        return client.etag()
+        return client.written()
     if resume:
         _upload_resumable(s3, client, source, bucket, key, config, progress, headers)
-        return client.etag()
+        return client.written()
     target: str | _Window
     if source.filename is not None:
         target = source.filename
@@ -243,7 +370,7 @@ def upload(
     with _manager(client, config) as manager:
         subscribers = [_KnownObject(source.size), _Reporting(progress)]
         manager.upload(target, bucket, key, headers, subscribers).result()
-    return client.etag()
+    return client.written()
 
 
 def _upload_resumable(
@@ -301,19 +428,87 @@ def _manager(client: Any, config: TransferConfig) -> TransferManager:
     return TransferManager(client, config, executor_cls=executor)
 
 
-def _md5_of_body(body: Any) -> bytes:
+def _digests_of_body(body: Any, algorithm: str | None) -> tuple[bytes, PartCrc | None]:
+    """The body's MD5 and, with an algorithm, its CRC: in one pass."""
     if isinstance(body, (bytes, bytearray, memoryview)):
-        return hashlib.md5(body).digest()
+        crc = PartCrc(crc_of(algorithm, body), len(body)) if algorithm else None
+        return hashlib.md5(body).digest(), crc
     start = body.tell()
     digest = hashlib.md5()
+    value = length = 0
     for chunk in iter(lambda: body.read(HASH_READ_SIZE), b""):
         digest.update(chunk)
+        if algorithm:
+            value, length = crc_of(algorithm, chunk, value), length + len(chunk)
     body.seek(start)
-    return digest.digest()
+    return digest.digest(), PartCrc(value, length) if algorithm else None
 
 
 def _base64(digest: bytes) -> str:
     return base64.b64encode(digest).decode("ascii")
+
+
+class _CopyingClient:
+    """The client of one copy: its CompleteMultipartUpload is conditional as
+    options say (a copy with if_none_match is always a multipart one: CopyObject
+    has no If-None-Match in botocore 1.36, and moto ignores it), and it keeps
+    the ETag the store answered the copy with."""
+
+    def __init__(self, s3: RetryingClient, options: WriteOptions) -> None:
+        self._s3 = s3
+        self._options = options
+        self.answered_etag: str | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._s3, name)
+
+    def copy_object(self, **request: Any) -> Any:
+        assert not self._options.if_none_match, "a conditional copy is a multipart one"
+        response = self._s3.copy_object(**request)
+        self.answered_etag = response.get("CopyObjectResult", {}).get("ETag")
+        return response
+
+    def complete_multipart_upload(self, **request: Any) -> Any:
+        """Completes the copy, conditionally where asked. A 412 after an
+        attempt whose answer was lost may be this very completion: it is
+        one when the object there has the ETag of these parts."""
+        if not self._options.if_none_match:
+            response = self._s3.complete_multipart_upload(**request)
+            self.answered_etag = response.get("ETag")
+            return response
+        request["IfNoneMatch"] = "*"
+        failures: list[BaseException] = []
+
+        def attempt() -> Any:
+            try:
+                return self._s3.raw.complete_multipart_upload(**request)
+            except Exception as error:
+                failures.append(error)
+                raise
+
+        try:
+            response = self._s3.retried(attempt)
+        except ClientError as error:
+            if error_code(error) not in PRECONDITION_FAILED:
+                raise
+            if len(failures) > 1 and self._holds_copy(request):
+                return {}
+            _abort(self._s3, request)
+            raise _exists(request) from error
+        self.answered_etag = response.get("ETag")
+        return response
+
+    def _holds_copy(self, request: dict[str, Any]) -> bool:
+        parts = request["MultipartUpload"]["Parts"]
+        try:
+            ours = multipart_etag([bytes.fromhex(Etag.parse(p["ETag"]).digest) for p in parts])
+            stored = self._s3.raw.head_object(Bucket=request["Bucket"], Key=request["Key"])
+        except Exception:
+            return False
+        if Etag.parse(stored.get("ETag") or "") != ours:
+            return False
+        self.answered_etag = stored.get("ETag")
+        return True
 
 
 def copy(
@@ -324,10 +519,12 @@ def copy(
     part_size: int | None,
     config: TransferConfig,
     progress: Progress,
-) -> None:
+    options: WriteOptions | None = None,
+) -> str | None:
     """Copy source server-side to bucket/key: one CopyObject when part_size
     is None, else UploadPartCopy on part_size boundaries; every request
-    conditional on the source's ETag (CopySourceIfMatch)."""
+    conditional on the source's ETag (CopySourceIfMatch). The ETag the store
+    answered the copy with (None where it did not say)."""
     copy_config = TransferConfig(
         multipart_threshold=source.size + 1 if part_size is None else 1,
         multipart_chunksize=part_size or config.multipart_chunksize,
@@ -342,10 +539,12 @@ def copy(
     }
     copy_source = {"Bucket": source.bucket, "Key": source.key}
     subscribers = [_KnownObject(source.size, source.raw_etag), _Reporting(progress)]
+    client = _CopyingClient(s3, options or WriteOptions())
     try:
-        with _manager(s3, copy_config) as manager:
+        with _manager(client, copy_config) as manager:
             manager.copy(copy_source, bucket, key, extra_args, subscribers=subscribers).result()
     except COPY_FAILED as error:
         if isinstance(error, ClientError) and error_code(error) not in PRECONDITION_FAILED:
             raise
         raise Mismatch(f"{source.name} changed while it was copied") from error
+    return client.answered_etag

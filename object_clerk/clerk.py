@@ -9,11 +9,14 @@ import tempfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, NoReturn, TypeVar
 
-from object_clerk import _download, _resume, _transfer, _verify
-from object_clerk._checksum import Etag
+from botocore.exceptions import ClientError
+
+from object_clerk import _download, _listing, _partial, _resume, _sync, _transfer, _verify
+from object_clerk._checksum import Etag, multipart_etag
 from object_clerk._client import Connection, ProcessClient, RetryingClient, Secret
+from object_clerk._conditions import StoreConditions
 from object_clerk._errors import translated_errors
 from object_clerk._headers import upload_headers
 from object_clerk._layout import upload_part_size
@@ -22,8 +25,12 @@ from object_clerk._resume import IncompleteUpload
 from object_clerk._retry import RetryPolicy
 from object_clerk._settings import DEFAULT_LIST_PAGE_SIZE, Settings, page_size, settings_from_env
 from object_clerk._source import UploadData, open_source
+from object_clerk._verify import PRECONDITION_FAILED, error_code
 from object_clerk.exceptions import (
+    ObjectClerkConfigurationException,
+    ObjectExistsException,
     ObjectSaveException,
+    ObjectSourceChangedException,
     ObjectVerificationException,
 )
 
@@ -70,6 +77,8 @@ class ObjectClerk:
         client_config: dict[str, Any] | None = None,
         transfer_config: dict[str, Any] | None = None,
         verify: bool | str | None = None,
+        *,
+        checksum_algorithm: str | None = None,
     ) -> None:
         """
         :param host: host name or address of the S3 endpoint
@@ -92,6 +101,9 @@ class ObjectClerk:
             and multipart_chunksize, where given, replace MULTIPART_THRESHOLD
         :param verify: for https, False to skip certificate verification or
             the path of a CA bundle; None uses the system's
+        :param checksum_algorithm: CRC64NVME, CRC32C or CRC32: uploads also
+            store a full-object checksum of it, used instead of
+            S3_CHECKSUM_ALGORITHM (None: that variable; unset: none)
         """
         if isinstance(retry_jitter, list):
             retry_jitter = (retry_jitter[0], retry_jitter[1])
@@ -106,7 +118,9 @@ class ObjectClerk:
             client_config=client_config,
             transfer_config=transfer_config,
             list_objects_page_size=list_objects_page_size,
+            checksum_algorithm=checksum_algorithm,
         )
+        self._conditions = StoreConditions()
         self.host = host
         self.port = port
         self.access_key = access_key
@@ -162,13 +176,34 @@ class ObjectClerk:
         path: str | os.PathLike[str],
         verify_checksum: bool = True,
         callback: ProgressCallback | None = None,
+        *,
+        resume: bool = False,
     ) -> None:
         """Write the object to the file at path, in constant memory, checked
         unless verify_checksum is False. The bytes go to a temporary file
         beside path, renamed onto path only once complete and verified: on
-        any failure path is untouched and no temporary file is left."""
+        any failure path is untouched and no temporary file is left.
+
+        With resume=True they go to a partial file beside path named after
+        path and the object's ETag, which a failure (or the process's end)
+        leaves in place, the exception saying so: the next call with
+        resume=True for the same version of the object continues after the
+        bytes it holds, which are hashed again from the disk and verified
+        with the rest. A partial file of another version is removed; held
+        bytes that fail verification are removed and fetched again."""
         target = Path(path)
-        with translated_errors(f"download_object {bucket}/{object_key} to {str(target)!r}"):
+        what = f"download_object {bucket}/{object_key} to {str(target)!r}"
+        if resume:
+            download = _partial.Download(target)
+            with download.reporting_kept(), translated_errors(what):
+                download.run(
+                    lambda make_sink: self._fetch(
+                        bucket, object_key, make_sink, verify_checksum, callback
+                    ),
+                    lambda: _new_file_mode(target),
+                )
+            return
+        with translated_errors(what):
             fd, partial = tempfile.mkstemp(  # a name short enough for any target's
                 dir=target.parent, prefix=f".{target.name[:200]}.", suffix=".part"
             )
@@ -242,32 +277,7 @@ class ObjectClerk:
         if prefix is not None and not isinstance(prefix, str):
             raise TypeError(f"prefix must be a str, not {type(prefix).__name__}")
         page = self._settings.list_page_size if max_keys is None else max_keys
-        return self._list_pages(bucket, page_size("max_keys", page), prefix)
-
-    def _list_pages(
-        self, bucket: str, max_keys: int, prefix: str | None
-    ) -> Iterator[dict[str, Any]]:
-        request: dict[str, Any] = {"Bucket": bucket, "MaxKeys": max_keys}
-        if prefix:
-            request["Prefix"] = prefix
-        last_key = None
-        while True:
-            with translated_errors(f"list_objects_v2 {bucket}"):
-                page = self._s3.list_objects_v2(**request)
-            contents = page.get("Contents", [])
-            yield from contents
-            if contents:
-                last_key = contents[-1]["Key"]
-            if not page.get("IsTruncated"):
-                return
-            # Some gateways omit the token; StartAfter continues just as well.
-            token = page.get("NextContinuationToken")
-            if token:
-                request["ContinuationToken"] = token
-            elif last_key is not None:
-                request["StartAfter"] = last_key
-            else:
-                return
+        return _listing.objects(self._s3, bucket, prefix, page_size("max_keys", page))
 
     # -- writing -----------------------------------------------------------
 
@@ -283,6 +293,7 @@ class ObjectClerk:
         *,
         callback: ProgressCallback | None = None,
         resume: bool = False,
+        overwrite: bool = True,
     ) -> None:
         """Store object_data (bytes, a str or Path naming a file, or a
         readable binary file object) under bucket/object_key with its
@@ -295,24 +306,45 @@ class ObjectClerk:
         upload of the same key as far as its parts are provably this data,
         and when it fails its parts stay in the store for the next call to
         continue (the exception names the upload id). Without, nothing
-        earlier is continued and a failed upload leaves nothing."""
+        earlier is continued and a failed upload leaves nothing.
+
+        With overwrite=False an object already under the key is never
+        replaced: the write is conditional (If-None-Match), and
+        ObjectExistsException says the key exists, nothing of this upload
+        kept. On a store that would ignore the condition ObjectSaveException
+        refuses before anything is sent."""
         progress = Progress(callback)
         where = f"{bucket}/{object_key}"
         headers = upload_headers(content_type, metadata, storage_class)
+        algorithm = self._settings.checksum_algorithm
+        if resume and algorithm:
+            raise ObjectClerkConfigurationException(
+                f"upload_object {where}: resume=True does not keep a full-object "
+                f"{algorithm} checksum (parts kept from an earlier upload carry none)"
+            )
         with translated_errors(f"upload_object {where}"), open_source(object_data) as source:
             config = self._settings.upload_config
+            options = _transfer.WriteOptions(if_none_match=not overwrite, checksum=algorithm)
+            if not overwrite:
+                multipart = source.size >= config.multipart_threshold
+                self._refuse_overwrite(bucket, object_key, "complete" if multipart else "put")
 
             def store() -> None:
                 progress.restart()
                 before = source.fingerprint()
                 source.refresh()
                 sent = _transfer.upload(
-                    self._s3, source, bucket, object_key, config, progress, headers, resume
+                    self._s3, source, bucket, object_key, config, progress, headers, resume, options
                 )
                 if source.fingerprint() != before:
                     raise _verify.Mismatch(f"{source.description} changed while it was uploaded")
+                what = f"upload of {source.description}"
                 if verify_checksum:
-                    self._check_stored(bucket, object_key, sent, f"upload of {source.description}")
+                    self._check_stored(bucket, object_key, sent, what)
+                elif algorithm:
+                    self._check_checksum_kept(
+                        _verify.head(self._s3, bucket, object_key), sent, what
+                    )
 
             self._verified(store) if verify_checksum else store()
 
@@ -324,25 +356,64 @@ class ObjectClerk:
         destination_object_key: str,
         verify_checksum: bool = True,
         callback: ProgressCallback | None = None,
+        *,
+        overwrite: bool = True,
     ) -> None:
         """Copy an object server-side, part for part on the source's own part
         boundaries so the copy's ETag equals the source's, and check it unless
         verify_checksum is False. callback, if given, is called with the
         number of bytes copied. The copy keeps the source's content headers,
-        user metadata and storage class."""
+        user metadata and storage class.
+
+        With overwrite=False an object already at the destination is never
+        replaced (ObjectExistsException): the copy is a multipart one whose
+        completion is conditional (If-None-Match), so a single-part source's
+        copy has the one-part ETag md5(MD5)-1 instead of the source's."""
+        self._copy(
+            source_bucket,
+            source_object_key,
+            destination_bucket,
+            destination_object_key,
+            verify_checksum,
+            callback,
+            overwrite,
+        )
+
+    def _copy(
+        self,
+        src_bucket: str,
+        src_key: str,
+        dst_bucket: str,
+        dst_key: str,
+        verify_checksum: bool,
+        callback: ProgressCallback | None,
+        overwrite: bool,
+    ) -> _verify.StoredObject:
+        """copy_object; the source as it was copied (CopySourceIfMatch holds
+        every request to its ETag)."""
         progress = Progress(callback)
-        src_bucket, src_key = source_bucket, source_object_key
-        dst_bucket, dst_key = destination_bucket, destination_object_key
         source_name, target_name = f"{src_bucket}/{src_key}", f"{dst_bucket}/{dst_key}"
         if (src_bucket, src_key) == (dst_bucket, dst_key):
             raise ObjectSaveException(f"cannot copy {source_name} onto itself")
+        options = _transfer.WriteOptions(if_none_match=not overwrite)
+        what = f"copy of {source_name}"
 
-        def copy() -> None:
+        def copy() -> _verify.StoredObject:
             source = _verify.head(self._s3, src_bucket, src_key)
+            if not overwrite and source.size == 0:
+                raise ObjectSaveException(
+                    f"{source_name} is empty: overwrite=False copies in parts, and S3 has no "
+                    "part of an empty object"
+                )
             layouts = self._copy_layouts(source, verify_checksum)
-            for part_size in layouts.sizes:
+            for tried, part_size in enumerate(layouts.sizes, 1):
                 progress.restart()
-                _transfer.copy(
+                expected = source.etag
+                if part_size is None and not overwrite:  # one part, conditional
+                    part_size = source.size
+                    if verify_checksum:
+                        expected = multipart_etag([bytes.fromhex(source.etag.digest)])
+                answered = _transfer.copy(
                     self._s3,
                     source,
                     dst_bucket,
@@ -350,20 +421,27 @@ class ObjectClerk:
                     part_size,
                     self._settings.upload_config,
                     progress,
+                    options,
                 )
                 if not verify_checksum:
-                    return
+                    return source
                 copied = _verify.head(self._s3, dst_bucket, dst_key)
-                if copied.etag == source.etag:
-                    return
-                _refuse_unverifiable(copied, f"copy of {source_name}")  # e.g. KMS buckets
+                if copied.etag == expected:
+                    self._check_same_checksums(source, copied, what, answered)
+                    return source
+                _refuse_unverifiable(copied, what)  # e.g. KMS buckets
+                if not overwrite and tried < len(layouts.sizes):
+                    # The next layout's conditional copy needs the key free.
+                    self._remove_unverified(copied, what, answered)
             if not layouts.known:
-                self._remove_unverified(copied)
+                self._remove_unverified(copied, what, answered)
                 raise _verify.unverifiable_layout(source, layouts, "copies")
-            self._remove_damaged(copied, f"copy of {source_name}", source.etag)
+            self._remove_damaged(copied, what, expected, answered)
 
         with translated_errors(f"copy_object {source_name} to {target_name}"):
-            self._verified(copy) if verify_checksum else copy()
+            if not overwrite:
+                self._refuse_overwrite(dst_bucket, dst_key, "complete")
+            return self._verified(copy) if verify_checksum else copy()
 
     def move_object(
         self,
@@ -372,24 +450,103 @@ class ObjectClerk:
         destination_bucket: str,
         destination_object_key: str,
         verify_checksum: bool = True,
+        *,
+        overwrite: bool = True,
     ) -> None:
         """Copy an object, then delete the source once the copy is in place
         (and verified unless verify_checksum is False). A move that fails
-        leaves the source where it was."""
+        leaves the source where it was. overwrite as for copy_object.
+
+        The source is deleted only while it is the object copied (DeleteObject
+        If-Match its ETag): one rewritten in the meantime is kept, and
+        ObjectSourceChangedException says so, the copy kept too."""
         src_bucket, src_key = source_bucket, source_object_key
         dst_bucket, dst_key = destination_bucket, destination_object_key
         source_name = f"{src_bucket}/{src_key}"
         if (src_bucket, src_key) == (dst_bucket, dst_key):
             raise ObjectSaveException(f"cannot move {source_name} onto itself")
-        self.copy_object(src_bucket, src_key, dst_bucket, dst_key, verify_checksum)
+        copied = self._copy(
+            src_bucket, src_key, dst_bucket, dst_key, verify_checksum, None, overwrite
+        )
         if not verify_checksum:
             self.get_object_info(dst_bucket, dst_key)  # at least in place
-        self.delete_object(src_bucket, src_key)
+        with translated_errors(f"delete_object {source_name}"):
+            self._delete_moved(copied, f"{dst_bucket}/{dst_key}")
+
+    def _delete_moved(self, copied: _verify.StoredObject, target_name: str) -> None:
+        """Delete a moved source while it is still the version copied. Where
+        the store ignores If-Match on DeleteObject, a HEAD just before the
+        delete is all that guards it (a rewrite between the two is lost)."""
+        if not self._conditions.honours(self._s3, copied.bucket, "delete"):
+            try:
+                now = _verify.head(self._s3, copied.bucket, copied.key)
+            except ClientError as error:
+                if error_code(error) in ("404", "NoSuchKey", "NotFound"):
+                    return
+                raise
+            if now.raw_etag != copied.raw_etag:
+                raise _source_changed(copied, target_name, now.raw_etag)
+        try:
+            self._s3.delete_object(Bucket=copied.bucket, Key=copied.key, IfMatch=copied.raw_etag)
+        except ClientError as error:
+            if error_code(error) in PRECONDITION_FAILED:
+                raise _source_changed(copied, target_name, None) from error
+            if error_code(error) not in ("404", "NoSuchKey", "NotFound"):
+                raise
 
     def delete_object(self, bucket: str, object_key: str) -> None:
         """Delete bucket/object_key; a key that does not exist is not an error."""
         with translated_errors(f"delete_object {bucket}/{object_key}"):
             self._s3.delete_object(Bucket=bucket, Key=object_key)
+
+    # -- datasets ------------------------------------------------------------
+
+    def sync(
+        self,
+        source: str | os.PathLike[str],
+        destination: str | os.PathLike[str],
+        *,
+        delete: bool = False,
+        dry_run: bool = False,
+        workers: int = 8,
+        callback: ProgressCallback | None = None,
+        executor: _sync.Executor | None = None,
+    ) -> _sync.SyncReport:
+        """Make destination hold what source holds: a local directory or an
+        "s3://bucket/prefix" each (local to store uploads, store to local
+        downloads, store to store copies server-side), each entry by the
+        verified single-object operation. An entry at the destination of the
+        same size is left alone only when its content is proven equal (its
+        ETag in its own part layout, or a full-object checksum); delete=True
+        then removes destination entries absent at the source, and only if
+        every transfer succeeded. dry_run decides and writes nothing. A
+        failed entry is in the report with its exception; the others go on.
+        Steps run on executor (default: a pool of workers threads); callback
+        is called with the bytes transferred."""
+        return _sync.sync(
+            self,
+            source,
+            destination,
+            delete=delete,
+            dry_run=dry_run,
+            workers=workers,
+            callback=callback,
+            executor=executor,
+        )
+
+    def check(
+        self,
+        source: str | os.PathLike[str],
+        destination: str | os.PathLike[str],
+        *,
+        workers: int = 8,
+        executor: _sync.Executor | None = None,
+    ) -> _sync.CheckReport:
+        """Compare destination with source, entry by entry, writing nothing:
+        same, differ, missing (not at the destination), extra (only there),
+        or unverifiable (nothing the store keeps can tell). The report is ok
+        only when every entry is the same."""
+        return _sync.check(self, source, destination, workers=workers, executor=executor)
 
     # -- unfinished uploads ----------------------------------------------------
 
@@ -430,28 +587,120 @@ class ObjectClerk:
         """Run attempt again while it ends in a checksum mismatch."""
         return self._policy.retry(attempt, _verify.Mismatch, tries=VERIFY_ATTEMPTS)
 
-    def _check_stored(self, bucket: str, key: str, expected: Etag, what: str) -> None:
-        """Compare what the store holds for bucket/key with expected; on a
-        mismatch remove the object this call wrote and raise."""
+    def _check_stored(self, bucket: str, key: str, written: _transfer.Written, what: str) -> None:
+        """Compare what the store holds for bucket/key with what was written;
+        on a mismatch remove the object this call wrote and raise."""
         stored = _verify.head(self._s3, bucket, key)
-        if stored.etag == expected:
+        if stored.etag == written.etag:
+            self._check_checksum_kept(stored, written, what)
             return
         _refuse_unverifiable(stored, what)
-        self._remove_damaged(stored, what, expected)
+        self._remove_damaged(stored, what, written.etag, written.answered_etag)
 
-    def _remove_damaged(self, stored: _verify.StoredObject, what: str, expected: Etag) -> None:
+    def _check_checksum_kept(
+        self, stored: _verify.StoredObject, written: _transfer.Written, what: str
+    ) -> None:
+        """The full-object checksum asked for must be in the store: one it
+        dropped is reported, never taken for kept; a different one is damage."""
+        algorithm = self._settings.checksum_algorithm
+        if algorithm is None or written.checksum is None:
+            return
+        kept = stored.full_object_checksums().get(algorithm)
+        if kept is None:
+            raise ObjectSaveException(
+                f"{what} to {stored.name}: the store did not keep its full-object {algorithm} "
+                "checksum (it reports none); the object is stored"
+                + (" and verified by its ETag" if stored.etag == written.etag else "")
+                + ", and left in place. Unset S3_CHECKSUM_ALGORITHM (or checksum_algorithm) "
+                "for this store"
+            )
+        if kept != written.checksum:
+            logger.warning("%s: %s has %s %s, not %s", what, stored.name, algorithm, kept, written)
+            self._remove_unverified(stored, what, written.answered_etag)
+            raise _verify.Mismatch(
+                f"{what} to {stored.name}: the store holds {algorithm} {kept}, expected "
+                f"{written.checksum}; the damaged object was removed"
+            )
+
+    def _check_same_checksums(
+        self,
+        source: _verify.StoredObject,
+        copied: _verify.StoredObject,
+        what: str,
+        answered: str | None,
+    ) -> None:
+        """A copy whose full-object checksum differs from its source's (where
+        both report one of the same algorithm) is damaged, its ETag equal or not."""
+        theirs = source.full_object_checksums()
+        for algorithm, value in copied.full_object_checksums().items():
+            if algorithm in theirs and theirs[algorithm] != value:
+                self._remove_unverified(copied, what, answered)
+                raise _verify.Mismatch(
+                    f"{what} to {copied.name}: the copy has {algorithm} {value}, the source "
+                    f"{theirs[algorithm]}; the damaged copy was removed"
+                )
+
+    def _remove_damaged(
+        self,
+        stored: _verify.StoredObject,
+        what: str,
+        expected: Etag,
+        answered: str | None = None,
+    ) -> NoReturn:
         logger.warning(
             "%s: %s has ETag %s, not %s; removing it", what, stored.name, stored.etag, expected
         )
-        self._remove_unverified(stored)
+        self._remove_unverified(stored, what, answered)
         raise _verify.Mismatch(
             f"{what} to {stored.name}: the store holds ETag {stored.etag}, expected {expected}; "
             "the damaged object was removed"
         )
 
-    def _remove_unverified(self, stored: _verify.StoredObject) -> None:
-        """Remove an object this call wrote and could not verify."""
-        self._s3.delete_object(Bucket=stored.bucket, Key=stored.key)
+    def _remove_unverified(
+        self, stored: _verify.StoredObject, what: str, answered: str | None = None
+    ) -> None:
+        """Remove an object this call wrote and could not verify, and only
+        that one: the HEAD (stored) must still show the ETag the store
+        answered the write with, and the delete is conditional on it
+        (If-Match), so that an object another writer put under the key
+        meanwhile is never removed. Where the store ignores If-Match, a
+        rewrite between the HEAD and the delete is not guarded."""
+        ours = answered or stored.raw_etag
+        if Etag.parse(ours) == stored.etag:
+            try:
+                self._s3.delete_object(Bucket=stored.bucket, Key=stored.key, IfMatch=ours)
+                return
+            except ClientError as error:
+                if error_code(error) in ("404", "NoSuchKey", "NotFound"):
+                    return
+                if error_code(error) not in PRECONDITION_FAILED:
+                    raise
+        raise ObjectVerificationException(
+            f"{what} to {stored.name} could not be verified, and the key was rewritten by "
+            f"another writer meanwhile (the store answered this write with ETag {ours}): the "
+            "other writer's object was left in place"
+        )
+
+    def _refuse_overwrite(self, bucket: str, key: str, feature: Literal["put", "complete"]) -> None:
+        """Before an overwrite=False write: refuse where the store would
+        ignore If-None-Match on the request that makes the object ("put":
+        PutObject, "complete": CompleteMultipartUpload), and where the key
+        already holds an object, so that nothing is sent in vain."""
+        if not self._conditions.honours(self._s3, bucket, feature):
+            operation = "PutObject" if feature == "put" else "CompleteMultipartUpload"
+            raise ObjectSaveException(
+                f"{bucket}/{key}: overwrite=False cannot be kept on this store: it ignores "
+                f"If-None-Match on {operation}; nothing was sent"
+            )
+        try:
+            self._s3.head_object(Bucket=bucket, Key=key)
+        except ClientError as error:
+            if error_code(error) in ("404", "NoSuchKey", "NotFound"):
+                return
+            raise
+        raise ObjectExistsException(
+            f"{bucket}/{key} already exists: overwrite=False left it as it was; nothing was sent"
+        )
 
     def _own_part_size(self, size: int) -> int | None:
         """The part size this clerk's uploads use for size bytes."""
@@ -491,6 +740,17 @@ def _refuse_unverifiable(stored: _verify.StoredObject, what: str) -> None:
             f"{what} to {stored.name} was stored but cannot be verified: {reason}; "
             f"{_verify.SKIP_HINT}"
         )
+
+
+def _source_changed(
+    copied: _verify.StoredObject, target_name: str, now: str | None
+) -> ObjectSourceChangedException:
+    found = f" (now ETag {now})" if now else ""
+    return ObjectSourceChangedException(
+        f"move of {copied.name}: the source was rewritten after it was copied{found}; it was "
+        f"kept, and so was the verified copy at {target_name} of the version copied (ETag "
+        f"{copied.raw_etag})"
+    )
 
 
 def _new_file_mode(target: Path) -> int:

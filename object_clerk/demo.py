@@ -54,6 +54,7 @@ def main() -> int:
             path = Path(scratch) / "frame-0001.fits"
             path.write_bytes(os.urandom(64 * MiB + 321))
             _run(clerk, path)
+            _sync_tree(clerk, Path(scratch) / "dataset")
     finally:
         server.stop()
     print("done: every transfer was checked against what the store holds")
@@ -123,6 +124,40 @@ def _run(clerk: Any, path: Path) -> None:
     print(f"deleted everything: {len(left)} objects left")
     if not (same and same_file) or left:
         raise SystemExit("the demo did not end as it should")
+
+
+def _sync_tree(clerk: Any, root: Path) -> None:
+    """A dataset: a small tree synced to a prefix, synced again (nothing to
+    do, on evidence), checked, and changed in one file of the same size."""
+    files = {
+        "frames/2026/frame 0001.fits": os.urandom(9 * MiB),  # in parts
+        "frames/2026/frame-0002.fits": b"frame two" * 1000,
+        "calibration/ü-dark.fits": b"dark" * 500,
+        "README": b"observing run 2026\n",
+    }
+    for key, data in files.items():
+        path = root.joinpath(*key.split("/"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    _make_buckets(clerk, "datasets")
+    target = "s3://datasets/run-2026"
+    report = clerk.sync(root, target)
+    _print_report("sync", report)
+    again = clerk.sync(root, target)
+    _print_report("sync again", again)
+    (root / "README").write_bytes(b"observing run 2027\n")  # the same size
+    check = clerk.check(root, target)
+    _print_report("check after changing README", check)
+    if not (report.ok and again.totals["skipped"] == len(files)) or check.ok:
+        raise SystemExit("the dataset demo did not end as it should")
+
+
+def _print_report(title: str, report: Any) -> None:
+    print(f"{title}: {report.source} -> {report.destination}")
+    for entry in report.entries:
+        print(f"  {entry.action:<10} {entry.key} ({entry.evidence})")
+    counts = ", ".join(f"{n} {name}" for name, n in report.totals.items() if n and name != "bytes")
+    print(f"  {counts}; ok: {report.ok}")
 
 
 if __name__ == "__main__":

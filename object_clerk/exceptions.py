@@ -13,8 +13,10 @@ __all__ = [
     "ObjectClerkException",
     "ObjectClerkServerAuthException",
     "ObjectClerkServerInternalException",
+    "ObjectExistsException",
     "ObjectNotFoundException",
     "ObjectSaveException",
+    "ObjectSourceChangedException",
     "ObjectVerificationException",
 ]
 
@@ -53,3 +55,14 @@ class ObjectSaveException(ObjectClerkException):
 
 class ObjectClerkConfigurationException(ObjectClerkException):
     """An environment variable or a constructor argument has a bad value."""
+
+
+class ObjectExistsException(ObjectSaveException):
+    """overwrite=False, and the destination key already holds an object: it
+    was left as it was, and nothing of this write was kept."""
+
+
+class ObjectSourceChangedException(ObjectSaveException):
+    """A move copied and verified its source, but the source was rewritten
+    before it could be deleted: the new source was kept, and so was the copy
+    (of the version that was copied)."""

@@ -166,3 +166,10 @@ def stored_keys(s3: Any, bucket: str) -> list[str]:
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
         for entry in page.get("Contents", [])
     ]
+
+
+def hides_part_sizes(s3: Any, bucket: str, key: str) -> bool:
+    """Whether the store ignores PartNumber on a HEAD of a multipart object
+    (Ceph RGW before 19): then damaged bytes cannot be told from a part size
+    nobody guessed, and the clerk says so rather than fetch again."""
+    return "PartsCount" not in s3.head_object(Bucket=bucket, Key=key, PartNumber=1)

@@ -26,7 +26,7 @@ def python_examples() -> list[str]:
 
 def test_the_readme_has_its_examples() -> None:
     examples = python_examples()
-    assert len(examples) == 10
+    assert len(examples) == 12
     assert "ObjectClerk(" in examples[0]
 
 
@@ -51,6 +51,8 @@ def run_examples(
     s3.put_object(Bucket="bucket-name", Key="listed", Body=b"listed")
     monkeypatch.chdir(tmp_path)
     Path("file").write_bytes(b"the file's bytes")
+    Path("dataset", "frames").mkdir(parents=True)
+    Path("dataset", "frames", "frame-0001.fits").write_bytes(b"a frame of the dataset")
 
     initialize, *examples = python_examples()
     namespace: dict[str, Any] = {}
@@ -68,6 +70,10 @@ def run_examples(
         b"source bytes"
     )
     assert "Contents" not in s3.list_objects_v2(Bucket="bucket")
+    assert namespace["report"].ok and namespace["report"].totals["uploaded"] == 1
+    assert namespace["plan"].totals["skipped"] == 1
+    assert namespace["check"].ok
+    assert Path("restored", "frames", "frame-0001.fits").read_bytes() == b"a frame of the dataset"
 
 
 def test_the_quick_start_demo_runs_end_to_end() -> None:
@@ -83,3 +89,5 @@ def test_the_quick_start_demo_runs_end_to_end() -> None:
     assert "uploaded frame-0001.fits (67109185 bytes) in parts, verified" in result.stdout
     assert "identical to the file: True" in result.stdout
     assert "deleted everything: 0 objects left" in result.stdout
+    assert "4 skipped, 4 entries; ok: True" in result.stdout  # the dataset synced again
+    assert "3 same, 1 differ, 4 entries; ok: False" in result.stdout

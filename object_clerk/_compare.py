@@ -1,0 +1,152 @@
+"""Comparing the content of two entries of the same size, cheaply and only
+on evidence.
+
+A local file is compared with an object by hashing the file in the
+object's own part layout and matching the ETag the listing gave: no
+request at all for a single-part object, one HEAD with PartNumber=1 to
+learn a multipart object's part size. Only when that does not prove the
+two equal is the object HEADed, for a full-object checksum it may keep and
+for whether its ETag is an MD5 at all (SSE-KMS, SSE-C). Two objects are
+equal when their ETags are (both MD5s of their content, in one layout), or
+by a full-object checksum both keep.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from object_clerk import _verify
+from object_clerk._checksum import (
+    CHECKSUM_ALGORITHMS,
+    Etag,
+    EtagHasher,
+)
+from object_clerk._errors import translated_errors
+from object_clerk._sync_plan import (
+    MD5,
+    MULTIPART_MD5,
+    NONE,
+    SIZE,
+    Layouts,
+    Verdict,
+    checksum_verdict,
+    etag_layouts,
+    etag_verdict,
+    looks_like_md5,
+)
+
+if TYPE_CHECKING:
+    from object_clerk.clerk import ObjectClerk
+
+# Files are read in pieces this large: big enough for hashlib to release
+# the GIL (so that workers hash in parallel), small enough for many workers.
+READ_SIZE = 1024 * 1024
+
+
+def file_and_object(
+    clerk: ObjectClerk, path: Path, bucket: str, key: str, size: int, listed_etag: str
+) -> Verdict:
+    """Compare the file at path with bucket/key, both of size bytes when
+    listed (the object with listed_etag)."""
+    where = f"compare {str(path)!r} with {bucket}/{key}"
+    with translated_errors(where):
+        etag = Etag.parse(listed_etag)
+        if path.stat().st_size != size:
+            return Verdict(False, SIZE, f"{str(path)!r} changed size since it was listed")
+        by_etag: Verdict | None = None
+        if looks_like_md5(etag):
+            layouts = _layouts(clerk, bucket, key, size, listed_etag, etag)
+            by_etag = etag_verdict(etag, hash_file(path, layouts.sizes), layouts)
+            if by_etag.equal:
+                return by_etag
+        stored = _verify.head(clerk._s3, bucket, key)
+        if stored.size != size or stored.etag != etag:
+            return Verdict(None, NONE, f"{bucket}/{key} changed while it was compared")
+        checksums = stored.full_object_checksums()
+        if checksums:
+            actual = file_checksums(path, checksums.keys())
+            verdict = checksum_verdict(checksums, actual)
+            if verdict is not None:
+                return verdict
+        reason = stored.unverifiable_reason()
+        if reason is not None or by_etag is None:
+            return Verdict(None, NONE, reason or f"its ETag {etag} is not an MD5")
+        return by_etag
+
+
+def objects(
+    clerk: ObjectClerk,
+    source: tuple[str, str, str],
+    destination: tuple[str, str, str],
+) -> Verdict:
+    """Compare two objects of the same size, each given as (bucket, key,
+    listed ETag)."""
+    (src_bucket, src_key, src_raw), (dst_bucket, dst_key, dst_raw) = source, destination
+    src_etag, dst_etag = Etag.parse(src_raw), Etag.parse(dst_raw)
+    evidence = MD5 if src_etag.parts is None else MULTIPART_MD5
+    if src_etag == dst_etag and looks_like_md5(src_etag):
+        return Verdict(True, evidence, "the same ETag")
+    with translated_errors(f"compare {src_bucket}/{src_key} with {dst_bucket}/{dst_key}"):
+        src = _verify.head(clerk._s3, src_bucket, src_key)
+        dst = _verify.head(clerk._s3, dst_bucket, dst_key)
+        unverifiable = src.unverifiable_reason() or dst.unverifiable_reason()
+        verdict = checksum_verdict(src.full_object_checksums(), dst.full_object_checksums())
+        if verdict is not None:
+            return verdict
+        if unverifiable is not None:
+            return Verdict(None, NONE, unverifiable)
+        if src.etag.parts == dst.etag.parts and _same_layout(clerk, src, dst):
+            return Verdict(False, evidence, f"ETags {src.etag} and {dst.etag} in one layout")
+        return Verdict(
+            None,
+            NONE,
+            f"the ETags {src.etag} and {dst.etag} are of part layouts that cannot be compared",
+        )
+
+
+def _same_layout(clerk: ObjectClerk, a: _verify.StoredObject, b: _verify.StoredObject) -> bool:
+    """Whether two objects of one size and part count are known to have one
+    part size (then their ETags differ only if their bytes do)."""
+    if a.etag.parts is None:
+        return True
+    first = _verify.first_part_size(clerk._s3, a)
+    return first is not None and first == _verify.first_part_size(clerk._s3, b)
+
+
+def _layouts(clerk: ObjectClerk, bucket: str, key: str, size: int, raw: str, etag: Etag) -> Layouts:
+    first = None
+    if etag.parts is not None:
+        stub = _verify.StoredObject(bucket, key, size, raw, etag, {})
+        first = _verify.first_part_size(clerk._s3, stub)
+    return etag_layouts(size, etag, first, clerk._own_part_size(size))
+
+
+def hash_file(path: Path, part_sizes: Iterable[int | None]) -> dict[int | None, Etag]:
+    """The ETags of the file at path in each part layout, in one read."""
+    hashers = {part_size: EtagHasher(part_size) for part_size in part_sizes}
+    if hashers:
+        for chunk in _chunks(path):
+            for hasher in hashers.values():
+                hasher.update(chunk)
+    return {part_size: hasher.etag() for part_size, hasher in hashers.items()}
+
+
+def file_checksums(path: Path, algorithms: Iterable[str]) -> dict[str, str]:
+    """The full-object checksums (base64, as S3 reports them) of the file."""
+    checksums = {name: CHECKSUM_ALGORITHMS[name]() for name in algorithms}
+    for chunk in _chunks(path):
+        for checksum in checksums.values():
+            checksum.update(chunk)
+    return {
+        name: base64.b64encode(checksum.digest()).decode("ascii")
+        for name, checksum in checksums.items()
+    }
+
+
+def _chunks(path: Path) -> Iterable[bytes]:
+    with path.open("rb") as file:
+        while chunk := file.read(READ_SIZE):
+            yield chunk

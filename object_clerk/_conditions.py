@@ -1,0 +1,127 @@
+"""Whether a store honours the conditions that keep writes and deletes from
+destroying someone else's object, found out once per clerk and bucket.
+
+S3 refuses ``If-None-Match: *`` on PutObject and CompleteMultipartUpload
+with 412 when the key exists, and a DeleteObject whose ``If-Match`` no
+longer holds. A store that does not know a condition ignores it and does
+the unconditional thing: Ceph RGW 16 completes a multipart upload over an
+existing object, and deletes whatever ETag it was given. That cannot be
+seen afterwards, so it is asked beforehand, on a throwaway key of the
+bucket (``.object-clerk-probe-<random>``), removed again. What a probe
+costs, once per clerk and bucket, and only when a call needs to know:
+
+* ``put``: PutObject If-None-Match (a new key), the same again (must be
+  412), DeleteObject: 3 small requests;
+* ``complete``: PutObject, CreateMultipartUpload, UploadPart (5 bytes),
+  CompleteMultipartUpload If-None-Match (must be 412), AbortMultipartUpload,
+  DeleteObject: 6;
+* ``delete``: PutObject, DeleteObject If-Match another ETag (must be 412),
+  DeleteObject: 3.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import uuid
+from typing import Any, Literal
+
+from botocore.exceptions import ClientError
+
+from object_clerk._client import RetryingClient
+from object_clerk._verify import PRECONDITION_FAILED, error_code
+
+Feature = Literal["put", "complete", "delete"]
+PROBE_PREFIX = ".object-clerk-probe-"
+# An ETag no object has: the condition of the delete probe.
+_NO_ETAG = '"00000000000000000000000000000000"'
+_REFUSED_STATUS = frozenset({401, 403})
+
+
+class StoreConditions:
+    """What this clerk found out about each bucket's conditions. Shared by
+    a clerk's threads; a pickled clerk finds out again in its new process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._known: dict[tuple[str, Feature], bool] = {}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (StoreConditions, ())
+
+    def honours(self, s3: RetryingClient, bucket: str, feature: Feature) -> bool:
+        """Whether bucket's store honours feature's condition (probed once)."""
+        with self._lock:
+            known = self._known.get((bucket, feature))
+            if known is None:
+                known = self._known[(bucket, feature)] = _PROBES[feature](s3, bucket)
+            return known
+
+
+def _refused_by_condition(error: ClientError) -> bool:
+    """True for the 412 of a condition that held not; False for a store that
+    refuses the condition itself (400, 501); a refused permission is raised."""
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    if status in _REFUSED_STATUS:
+        raise error
+    return error_code(error) in PRECONDITION_FAILED or status == 412
+
+
+def _probe_key() -> str:
+    return f"{PROBE_PREFIX}{uuid.uuid4().hex}"
+
+
+def _probe_put(s3: RetryingClient, bucket: str) -> bool:
+    key = _probe_key()
+    try:
+        try:
+            s3.put_object(Bucket=bucket, Key=key, Body=b"probe", IfNoneMatch="*")
+            s3.put_object(Bucket=bucket, Key=key, Body=b"again", IfNoneMatch="*")
+        except ClientError as error:
+            return _refused_by_condition(error)
+        return False
+    finally:
+        s3.delete_object(Bucket=bucket, Key=key)
+
+
+def _probe_complete(s3: RetryingClient, bucket: str) -> bool:
+    key = _probe_key()
+    s3.put_object(Bucket=bucket, Key=key, Body=b"probe")
+    try:
+        upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+        try:
+            part = s3.upload_part(
+                Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=1, Body=b"again"
+            )
+            parts = [{"PartNumber": 1, "ETag": part["ETag"]}]
+            s3.complete_multipart_upload(
+                Bucket=bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+                IfNoneMatch="*",
+            )
+        except ClientError as error:
+            return _refused_by_condition(error)
+        finally:
+            with contextlib.suppress(ClientError):
+                s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+        return False
+    finally:
+        s3.delete_object(Bucket=bucket, Key=key)
+
+
+def _probe_delete(s3: RetryingClient, bucket: str) -> bool:
+    key = _probe_key()
+    s3.put_object(Bucket=bucket, Key=key, Body=b"probe")
+    try:
+        try:
+            s3.delete_object(Bucket=bucket, Key=key, IfMatch=_NO_ETAG)
+        except ClientError as error:
+            return _refused_by_condition(error)
+        return False
+    finally:
+        s3.delete_object(Bucket=bucket, Key=key)
+
+
+_PROBES = {"put": _probe_put, "complete": _probe_complete, "delete": _probe_delete}

@@ -1,0 +1,279 @@
+"""Resumable downloads: the bytes of an object gather in a partial file
+beside the target, which a later call continues after a failure or a crash.
+
+The partial file's name is derived from the target's and from the object's
+ETag, so that it is found again by the next call for the same version of
+the object, and only by it: a partial file of another version (the object
+was overwritten in between) is removed when a download of the target
+begins. Names stay short enough for any file system's limit.
+
+A partial file only ever holds a contiguous prefix of the object: it is
+never extended beyond what was written (no truncation to the object's size)
+and every write lands at or before its end, because the fetch reads an
+ordered sink in one stream and writes on one lane (see _download). So its
+length is the number of bytes held, whatever stopped the process: there is
+no record to keep in step with the bytes. Those bytes are read back and
+hashed when the next call starts, into the same hashes that verify the
+whole object. Bytes damaged on disk in between are caught by that
+verification: the partial file is then removed and the object fetched again
+from its first byte; only a verified file is ever renamed onto the target.
+
+While a download writes a partial file it holds an exclusive lock on it
+(flock, where the system has it): a second download of the same object to
+the same target fails at once instead of writing into the same file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from object_clerk._checksum import Buffer, Etag
+from object_clerk._download import read_at, write_at
+from object_clerk._verify import StoredObject
+from object_clerk.exceptions import ObjectClerkException, ObjectVerificationException
+
+try:
+    import fcntl
+except ImportError:  # not a POSIX system: no lock
+    fcntl = None  # type: ignore[assignment]
+
+logger = logging.getLogger("object_clerk.download")
+
+SUFFIX = ".partial"
+# The target's name is kept whole up to this many bytes, else cut and
+# completed with a hash of the whole name: with the dot, the tag and the
+# suffix the partial file's name is at most 226 bytes (file systems allow 255).
+NAME_BYTES = 200
+TAG_CHARS = 16
+_HEX = re.compile(r"[0-9a-f]+")
+
+Fetch = Callable[[Callable[[int], "PartialFile"]], "PartialFile"]
+
+
+def name_part(target_name: str) -> str:
+    """The part of a partial file's name that stands for the target."""
+    encoded = os.fsencode(target_name)
+    if len(encoded) <= NAME_BYTES:
+        return target_name
+    digest = hashlib.sha256(encoded).hexdigest()[:TAG_CHARS]
+    return os.fsdecode(encoded[: NAME_BYTES - TAG_CHARS - 1]) + "~" + digest
+
+
+def version_tag(etag: Etag) -> str:
+    """The part of a partial file's name that stands for the object's
+    version: the start of its ETag's digest, or a hash of an ETag that is
+    no hex digest."""
+    if len(etag.digest) >= TAG_CHARS and _HEX.fullmatch(etag.digest):
+        return etag.digest[:TAG_CHARS]
+    return hashlib.sha256(str(etag).encode()).hexdigest()[:TAG_CHARS]
+
+
+def partial_path(target: Path, etag: Etag) -> Path:
+    """Where the bytes of the object of this ETag gather for target."""
+    return target.parent / f".{name_part(target.name)}.{version_tag(etag)}{SUFFIX}"
+
+
+def partial_files(target: Path) -> Iterator[Path]:
+    """The partial files of target, of any version."""
+    pattern = re.compile(
+        re.escape(f".{name_part(target.name)}.") + f"[0-9a-f]{{{TAG_CHARS}}}" + re.escape(SUFFIX)
+    )
+    # One listing of the directory per download begun: resume=True is for
+    # objects large enough that this costs nothing beside the transfer.
+    with os.scandir(target.parent) as entries:
+        for entry in entries:
+            if pattern.fullmatch(entry.name):
+                yield target.parent / entry.name
+
+
+class PartialFile:
+    """A download sink: the partial file of the object, opened and locked
+    when the fetch begins, holding the prefix of the object fetched so far
+    (see the module's docstring)."""
+
+    ordered = True
+
+    def __init__(self, target: Path, size: int) -> None:
+        self._target = target
+        self._size = size
+        self._fd = -1
+        self.path: Path | None = None
+        self.held = 0  # bytes found in the file when the fetch began
+        self.end = 0  # bytes in the file now
+
+    def begin(self, stored: StoredObject) -> int:
+        path = partial_path(self._target, stored.etag)
+        for other in partial_files(self._target):
+            if other != path:
+                _remove_unless_in_use(other)
+        self._fd = _open_locked(path)
+        self.path = path
+        length = os.fstat(self._fd).st_size
+        if length > self._size:  # not a prefix of this object: start again
+            os.ftruncate(self._fd, 0)
+            length = 0
+        self.held = self.end = length
+        if length:
+            logger.info(
+                "%s: %d of %d bytes already held in %s", stored.name, length, stored.size, self.path
+            )
+        return length
+
+    def into(self, offset: int, size: int) -> None:
+        return None
+
+    def write(self, offset: int, data: Buffer) -> None:
+        if offset > self.end:  # the order the fetch promises an ordered sink
+            raise RuntimeError(f"a write at byte {offset} of {self.path} would leave a gap")
+        write_at(self._fd, offset, data)
+        self.end = max(self.end, offset + len(memoryview(data)))
+
+    def chunks(self, start: int = 0, end: int | None = None) -> Iterator[Buffer]:
+        return read_at(self._fd, start, self._size if end is None else end)
+
+    def discard(self) -> None:
+        """The fetch failed: the file stays for the next call (the caller
+        removes it when its bytes are refused)."""
+        self.close()
+
+    def commit(self, mode: int) -> None:
+        """The bytes are complete and verified: onto the target with them."""
+        assert self.path is not None
+        os.fsync(self._fd)
+        os.chmod(self.path, mode)
+        os.replace(self.path, self._target)
+        self.close()
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)  # and with it the lock
+            self._fd = -1
+
+    def remove(self) -> None:
+        self.close()
+        if self.path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+
+
+class Download:
+    """One resumable download_object: the attempts' partial files, and what
+    to do with them when an attempt fails."""
+
+    def __init__(self, target: Path) -> None:
+        self._target = target
+        self._sinks: list[PartialFile] = []
+
+    def run(self, fetch: Fetch, mode: Callable[[], int]) -> None:
+        """fetch(make_sink) fetches and verifies the object into a sink made
+        by make_sink (the clerk's _fetch, which tries again after a
+        mismatch), then the file is renamed onto the target."""
+        for from_the_start in (False, True):
+            try:
+                sink = fetch(self._new_sink)
+                break
+            except ObjectVerificationException:
+                # Refused bytes are never kept. When some were held from an
+                # earlier call they may be what is wrong (damaged on disk
+                # meanwhile) even where the failure cannot say so (a part
+                # layout guessed, not known): once more, from the first byte.
+                last = self._sinks[-1] if self._sinks else None
+                if last is not None:
+                    last.remove()
+                if from_the_start or last is None or not last.held:
+                    raise
+                logger.warning(
+                    "%s: the %d bytes held in %s were not verified with the rest; "
+                    "downloading again from the start",
+                    self._target,
+                    last.held,
+                    last.path,
+                )
+        try:
+            sink.commit(mode())
+        except BaseException:
+            sink.close()
+            raise
+
+    def _new_sink(self, size: int) -> PartialFile:
+        if self._sinks:
+            # _fetch tries again only after a mismatch (bytes and checksum
+            # disagree, or the object changed): the bytes of the attempt
+            # before are not to be continued.
+            self._sinks[-1].remove()
+        sink = PartialFile(self._target, size)
+        self._sinks.append(sink)
+        return sink
+
+    def kept(self) -> str | None:
+        """What the caller is told of a partial file left for a later call."""
+        sink = self._sinks[-1] if self._sinks else None
+        if sink is None or sink.path is None or not sink.path.exists():
+            return None
+        return (
+            f"the partial file {str(sink.path)!r} was kept with {sink.end} of {sink._size} "
+            "bytes: download_object with resume=True continues it"
+        )
+
+    @contextlib.contextmanager
+    def reporting_kept(self) -> Iterator[None]:
+        """Add to the message of a failure the partial file it leaves."""
+        try:
+            yield
+        except BaseException as error:
+            note = self.kept()
+            if note is not None:
+                if isinstance(error, ObjectClerkException):
+                    error.args = (f"{error}; {note}", *error.args[1:])
+                else:
+                    error.add_note(note)
+            raise
+
+
+def _open_locked(path: Path) -> int:
+    """The partial file at path, opened (created if missing) and locked.
+    The lock is taken on the file at path only: one just renamed onto its
+    target or removed by the download that held it is opened afresh."""
+    for _ in range(10):
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if os.path.samestat(os.fstat(fd), os.stat(path)):
+                return fd
+        except BlockingIOError:
+            os.close(fd)
+            raise ObjectClerkException(
+                f"{str(path)!r} is being written by another download of the same object"
+            ) from None
+        except FileNotFoundError:
+            pass
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+    raise ObjectClerkException(f"{str(path)!r} keeps being replaced while it is opened")
+
+
+def _remove_unless_in_use(path: Path) -> None:
+    """Remove a partial file of another version, unless a download holds it."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        return
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        logger.info("removing %s, the partial file of another version of the object", path)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+    except BlockingIOError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,130 @@
+"""Sync and check of whole datasets: a local directory tree or a store
+prefix against another, entry by entry, on evidence.
+
+The two sides are read as streams in key order (_tree), paired and
+decided on (_sync_plan), and the steps that need work run on an executor
+(_sync_run) while the listing goes on; the outcome is a report
+(_sync_report). Deletions at the destination come last, and only when
+every transfer succeeded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from concurrent.futures import Executor, ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+from object_clerk._location import LocalTree, parse_pair
+from object_clerk._progress import ProgressCallback
+from object_clerk._sync_plan import COMPARE, EXTRA, Step, check_action, plan
+from object_clerk._sync_report import CheckReport, ReportEntry, SyncReport
+from object_clerk._sync_run import CHECK, SYNC, EntryCallback, Job, Runner
+from object_clerk._tree import items
+from object_clerk.exceptions import ObjectClerkConfigurationException
+
+if TYPE_CHECKING:
+    from object_clerk.clerk import ObjectClerk
+
+DEFAULT_WORKERS = 8
+
+
+def sync(
+    clerk: ObjectClerk,
+    source: object,
+    destination: object,
+    *,
+    delete: bool = False,
+    dry_run: bool = False,
+    workers: int = DEFAULT_WORKERS,
+    callback: ProgressCallback | None = None,
+    executor: Executor | None = None,
+    on_entry: EntryCallback | None = None,
+) -> SyncReport:
+    """Make destination hold what source holds; see ObjectClerk.sync.
+    on_entry, if given, is called (on the calling thread) with each entry
+    of the report as it is decided."""
+    _check_workers(workers)
+    src, dst = parse_pair(source, destination)
+    job = Job(SYNC, src, dst, dry_run)
+    extras: list[Step] = []
+    withheld = 0
+    with _running(clerk, job, executor, workers, callback, on_entry) as runner:
+        for step in plan(items(clerk, src), items(clerk, dst)):
+            if step.kind != EXTRA:
+                runner.add(step)
+            elif delete:
+                extras.append(step)
+        entries = runner.finish()
+        if any(entry.action == "failed" for entry in entries):
+            withheld = len(extras)
+        else:
+            for step in extras:
+                runner.add(step)
+            runner.finish()
+    if isinstance(dst, LocalTree) and not dry_run:
+        dst.root.mkdir(parents=True, exist_ok=True)  # there, even for an empty source
+    return SyncReport(str(src), str(dst), runner.entries, dry_run, withheld)
+
+
+def check(
+    clerk: ObjectClerk,
+    source: object,
+    destination: object,
+    *,
+    workers: int = DEFAULT_WORKERS,
+    executor: Executor | None = None,
+    on_entry: EntryCallback | None = None,
+) -> CheckReport:
+    """Compare destination with source without writing; see ObjectClerk.check."""
+    _check_workers(workers)
+    src, dst = parse_pair(source, destination)
+    job = Job(CHECK, src, dst)
+    with _running(clerk, job, executor, workers, None, on_entry) as runner:
+        for step in plan(items(clerk, src), items(clerk, dst)):
+            if step.kind == COMPARE:
+                runner.add(step)
+            else:
+                action = check_action(step, None)
+                runner.record(ReportEntry(step.key, action, step.evidence, 0, None, step.detail))
+        runner.finish()
+    return CheckReport(str(src), str(dst), runner.entries)
+
+
+@contextlib.contextmanager
+def _running(
+    clerk: ObjectClerk,
+    job: Job,
+    executor: Executor | None,
+    workers: int,
+    callback: ProgressCallback | None,
+    on_entry: EntryCallback | None,
+) -> Iterator[Runner]:
+    """A runner on the given executor, or on a pool of workers threads of
+    its own, shut down at the end. A ProcessPoolExecutor gets the clerk,
+    the job and each batch pickled (the clerk makes its own client in each
+    process); progress then comes entry by entry, as each one is done.
+    When the planning fails (a listing refused), the batches not started
+    are cancelled and the others waited for before the error goes on."""
+    owned = executor is None
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="object-clerk") if owned else executor
+    assert pool is not None
+    # Any executor but a thread pool may run batches in other processes (a
+    # process pool, Dask's): they get no callback into this one.
+    in_processes = not isinstance(pool, ThreadPoolExecutor)
+    runner = Runner(clerk, job, pool, workers, callback, on_entry, in_processes=in_processes)
+    try:
+        yield runner
+    except BaseException:
+        runner.abandon()
+        raise
+    finally:
+        if owned:
+            pool.shutdown(wait=True)
+
+
+def _check_workers(workers: object) -> None:
+    if not isinstance(workers, int) or isinstance(workers, bool):
+        raise TypeError(f"workers must be an int, not {type(workers).__name__}")
+    if workers < 1:
+        raise ObjectClerkConfigurationException(f"workers must be at least 1, not {workers}")

@@ -1,0 +1,293 @@
+"""What a sync or a check does with each entry, and why: pure decisions.
+
+Nothing here reads a file or talks to a store. The two sides arrive as
+streams of Items in key order; pair() matches them by a merge, decide()
+says from sizes alone what is certain (absent at one side, sizes differ)
+and what needs the content compared, and the verdict functions turn the
+digests that were computed into a decision with its evidence. Equality is
+never concluded from sizes or times: only from a digest the store keeps
+(the ETag, in the object's own part layout, or a full-object checksum)
+that the other side's bytes reproduce.
+
+Steps and batches are small frozen records of str and int, so that the
+work they describe can be handed to any executor, threads or processes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+from object_clerk._checksum import Etag
+from object_clerk._layout import candidate_part_sizes
+from object_clerk.exceptions import ObjectClerkException
+
+# What a step is.
+TRANSFER = "transfer"  # the destination lacks the entry or holds other bytes
+COMPARE = "compare"  # same size: the content decides
+EXTRA = "extra"  # only at the destination
+
+# Evidence: what a decision rests on.
+ABSENT = "absent"  # not at the destination
+SIZE = "size"  # the sizes differ
+MD5 = "md5"  # a single-part ETag
+MULTIPART_MD5 = "multipart-md5"  # a multipart ETag in its own part layout
+NONE = "none"  # nothing the store keeps can tell
+
+# Guessed part layouts cost one MD5 stream each over the same bytes: few.
+MAX_GUESSED_LAYOUTS = 4
+
+
+class ListingOrderError(ObjectClerkException):
+    """A side was not read in key order, so pairing it by a merge would
+    report entries missing that are there: the sync stops instead."""
+
+
+def sort_key(key: str) -> bytes:
+    """S3's order of keys: their UTF-8 bytes (names that are not UTF-8 keep
+    their bytes, by surrogateescape)."""
+    return key.encode("utf-8", "surrogateescape")
+
+
+@dataclass(frozen=True)
+class Item:
+    """One entry of a side: its key relative to the location, its size, and
+    for an object the ETag the listing gave (None for a local file)."""
+
+    key: str
+    size: int
+    etag: str | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    """What to do with one key, and the evidence for it so far."""
+
+    key: str
+    kind: str
+    evidence: str
+    source: Item | None
+    destination: Item | None
+    detail: str = ""
+
+    @property
+    def size(self) -> int:
+        """The bytes the step reads or moves: the source's."""
+        return self.source.size if self.source is not None else 0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of comparing content: equal True, False, or None when
+    nothing proves either; evidence names the digest that decided."""
+
+    equal: bool | None
+    evidence: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Layouts:
+    """Part sizes that may reproduce a stored ETag (None: one part), and
+    whether they are known (a single part, or the size the store reports)
+    rather than guessed. Only a mismatch in a known layout proves that the
+    bytes differ; in guessed ones it may mean a part size nobody guessed."""
+
+    sizes: tuple[int | None, ...]
+    known: bool
+
+
+def pair(
+    sources: Iterable[Item], destinations: Iterable[Item]
+) -> Iterator[tuple[Item | None, Item | None]]:
+    """Both sides matched by key, in key order: (source, destination), either
+    None where the key is on one side only. Raises ListingOrderError when a
+    side goes backwards or repeats a key."""
+    src_iter = _ordered(sources, "source")
+    dst_iter = _ordered(destinations, "destination")
+    src = next(src_iter, None)
+    dst = next(dst_iter, None)
+    while src is not None or dst is not None:
+        if dst is None or (src is not None and sort_key(src.key) < sort_key(dst.key)):
+            yield src, None
+            src = next(src_iter, None)
+        elif src is None or sort_key(dst.key) < sort_key(src.key):
+            yield None, dst
+            dst = next(dst_iter, None)
+        else:
+            yield src, dst
+            src, dst = next(src_iter, None), next(dst_iter, None)
+
+
+def _ordered(items: Iterable[Item], side: str) -> Iterator[Item]:
+    previous: bytes | None = None
+    for item in items:
+        current = sort_key(item.key)
+        if previous is not None and current <= previous:
+            raise ListingOrderError(
+                f"the {side} was not read in key order ({item.key!r} came after a key "
+                "sorting after or equal to it); nothing was compared"
+            )
+        previous = current
+        yield item
+
+
+def decide(source: Item | None, destination: Item | None) -> Step:
+    """The step for one key, from what the listings say."""
+    if source is None:
+        if destination is None:
+            raise ValueError("a step needs an entry on one side at least")
+        return Step(destination.key, EXTRA, ABSENT, None, destination, "not at the source")
+    if destination is None:
+        return Step(source.key, TRANSFER, ABSENT, source, None, "not at the destination")
+    if source.size != destination.size:
+        return Step(
+            source.key,
+            TRANSFER,
+            SIZE,
+            source,
+            destination,
+            f"{source.size} bytes at the source, {destination.size} at the destination",
+        )
+    return Step(source.key, COMPARE, "", source, destination)
+
+
+def plan(sources: Iterable[Item], destinations: Iterable[Item]) -> Iterator[Step]:
+    """Every key's step, in key order, lazily."""
+    for source, destination in pair(sources, destinations):
+        yield decide(source, destination)
+
+
+def looks_like_md5(etag: Etag) -> bool:
+    """Whether an ETag can be an MD5 digest (SSE-KMS and SSE-C ETags, and
+    some stores', are not; a HEAD tells which it is)."""
+    return len(etag.digest) == 32 and all(c in "0123456789abcdef" for c in etag.digest)
+
+
+def etag_layouts(size: int, etag: Etag, first_part: int | None, own_part: int | None) -> Layouts:
+    """The layouts to hash size bytes in to reproduce etag: one part, the
+    part size the store reports (first_part), or else the sizes that give
+    its part count, the clerk's own part size (own_part) first."""
+    if etag.parts is None:
+        return Layouts((None,), known=True)
+    if first_part is not None:
+        return Layouts((first_part,), known=True)
+    guesses = candidate_part_sizes(size, etag.parts, [own_part])[:MAX_GUESSED_LAYOUTS]
+    return Layouts(tuple(guesses), known=False)
+
+
+def etag_verdict(stored: Etag, computed: Mapping[int | None, Etag], layouts: Layouts) -> Verdict:
+    """Compare a stored ETag with the ETags computed in each layout."""
+    evidence = MD5 if stored.parts is None else MULTIPART_MD5
+    for part_size in layouts.sizes:
+        if computed.get(part_size) == stored:
+            detail = "" if part_size is None else f"{part_size}-byte parts"
+            return Verdict(True, evidence, detail)
+    if not layouts.sizes:
+        return Verdict(
+            None,
+            NONE,
+            f"no part size splits the object into the {stored.parts} parts its ETag says",
+        )
+    if layouts.known:
+        return Verdict(False, evidence, f"the other side's bytes do not make the ETag {stored}")
+    return Verdict(
+        None,
+        NONE,
+        f"the store does not tell the part size of the multipart ETag {stored}, and none "
+        f"of the part sizes tried ({_describe(layouts.sizes)}) reproduces it",
+    )
+
+
+def checksum_verdict(expected: Mapping[str, str], actual: Mapping[str, str]) -> Verdict | None:
+    """Compare full-object checksums (algorithm -> base64) present on both
+    sides; None when no algorithm is on both."""
+    for algorithm in sorted(expected.keys() & actual.keys()):
+        name = algorithm.lower()
+        if expected[algorithm] == actual[algorithm]:
+            return Verdict(True, name)
+        return Verdict(
+            False, name, f"{algorithm} {actual[algorithm]} is not the store's {expected[algorithm]}"
+        )
+    return None
+
+
+def transfer_action(source_is_local: bool, destination_is_local: bool) -> str:
+    """The sync action that moves an entry between the two kinds of side."""
+    if source_is_local:
+        return "uploaded"
+    return "downloaded" if destination_is_local else "copied"
+
+
+def check_action(step: Step, verdict: Verdict | None) -> str:
+    """A check's outcome for step, once its content was compared (verdict
+    None for steps decided by the listings)."""
+    if step.kind == EXTRA:
+        return "extra"
+    if step.kind == TRANSFER:
+        return "missing" if step.evidence == ABSENT else "differ"
+    if verdict is None or verdict.equal is None:
+        return "unverifiable"
+    return "same" if verdict.equal else "differ"
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Steps run one after the other by one worker: many small entries share
+    a task, a large one has a task of its own."""
+
+    steps: tuple[Step, ...]
+
+    @property
+    def size(self) -> int:
+        return sum(step.size for step in self.steps)
+
+
+class Batcher:
+    """Groups steps into batches of at most max_steps steps and, unless a
+    single step is larger, max_bytes bytes."""
+
+    def __init__(self, max_steps: int, max_bytes: int) -> None:
+        if max_steps < 1 or max_bytes < 1:
+            raise ValueError("batches need room for one step and one byte at least")
+        self._max_steps, self._max_bytes = max_steps, max_bytes
+        self._steps: list[Step] = []
+        self._bytes = 0
+
+    def add(self, step: Step) -> list[Batch]:
+        """Add step; returns the batches it completes (none, one, or two when
+        a large step follows a batch it does not fit in)."""
+        ready = []
+        if self._steps and self._bytes + step.size > self._max_bytes:
+            ready.append(self._take())
+        self._steps.append(step)
+        self._bytes += step.size
+        if len(self._steps) >= self._max_steps or self._bytes >= self._max_bytes:
+            ready.append(self._take())
+        return ready
+
+    def flush(self) -> Batch | None:
+        """The steps added since the last batch, if any."""
+        return self._take() if self._steps else None
+
+    def _take(self) -> Batch:
+        batch = Batch(tuple(self._steps))
+        self._steps, self._bytes = [], 0
+        return batch
+
+    def __len__(self) -> int:
+        return len(self._steps)
+
+
+def batches(steps: Iterable[Step], max_steps: int, max_bytes: int) -> Iterator[Batch]:
+    """steps in batches, in order."""
+    batcher = Batcher(max_steps, max_bytes)
+    for step in steps:
+        yield from batcher.add(step)
+    last = batcher.flush()
+    if last is not None:
+        yield last
+
+
+def _describe(sizes: Sequence[int | None]) -> str:
+    return ", ".join("single part" if size is None else f"{size} bytes" for size in sizes)

@@ -1,0 +1,371 @@
+"""Doing a plan: each step by the clerk's own verified single-object
+operation, batches of steps on an executor, every entry's outcome kept.
+
+A step that fails is an entry of the report with its exception; the other
+steps go on. Batches are handed to the executor as they are planned, and
+no more than two per worker wait at a time, so memory stays bounded by
+the transfers under way, whatever the size of the tree.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from object_clerk import _compare, _listing
+from object_clerk._checksum import Etag
+from object_clerk._location import LocalTree, Location, StorePrefix
+from object_clerk._progress import ProgressCallback
+from object_clerk._source import open_source
+from object_clerk._sync_plan import (
+    COMPARE,
+    EXTRA,
+    NONE,
+    Batch,
+    Batcher,
+    Step,
+    Verdict,
+    check_action,
+    sort_key,
+    transfer_action,
+)
+from object_clerk._sync_report import TRANSFERS, ReportEntry
+from object_clerk._transfer import SMALL_OBJECT
+from object_clerk.exceptions import ObjectSaveException
+
+if TYPE_CHECKING:
+    from object_clerk.clerk import ObjectClerk
+
+SYNC, CHECK = "sync", "check"
+# Uploads up to this size are one PutObject (see _transfer.SMALL_OBJECT),
+# verified by a listing of their batch.
+SMALL_UPLOAD = SMALL_OBJECT
+# A batch holds at most this many steps, and this many bytes unless one
+# step alone is larger: small files share a task, large ones have their own.
+BATCH_STEPS = 16
+BATCH_BYTES = 16 * 1024 * 1024
+# Batches waiting for a worker, per worker.
+QUEUED_PER_WORKER = 2
+
+EntryCallback = Callable[[ReportEntry], object]
+
+
+@dataclass(frozen=True)
+class Job:
+    """What every step of one sync or check shares: which operation, the
+    two locations, and whether to write at all. Picklable."""
+
+    operation: str
+    source: Location
+    destination: Location
+    dry_run: bool = False
+
+
+def run_batch(
+    clerk: ObjectClerk, job: Job, batch: Batch, callback: ProgressCallback | None
+) -> list[ReportEntry]:
+    """The entries of a batch's steps, run one after the other. The batch's
+    small uploads are verified together, by one listing (see _confirm)."""
+    unconfirmed: dict[str, Path] = {}
+    entries = [run_step(clerk, job, step, callback, unconfirmed) for step in batch.steps]
+    if unconfirmed:
+        _confirm(clerk, job, unconfirmed, entries, callback)
+    return entries
+
+
+def run_step(
+    clerk: ObjectClerk,
+    job: Job,
+    step: Step,
+    callback: ProgressCallback | None,
+    unconfirmed: dict[str, Path] | None = None,
+) -> ReportEntry:
+    """One step's entry; its failure is the entry's error, never raised.
+    Small uploads are left in unconfirmed to be verified by the caller,
+    where it gives one."""
+    if job.operation == CHECK:
+        return _check(clerk, job, step)
+    return _sync(clerk, job, step, callback, unconfirmed)
+
+
+def _check(clerk: ObjectClerk, job: Job, step: Step) -> ReportEntry:
+    verdict = None
+    if step.kind == COMPARE:
+        try:
+            verdict = compare(clerk, job, step)
+        except Exception as error:
+            return ReportEntry(step.key, "unverifiable", NONE, 0, error, "the comparison failed")
+    action = check_action(step, verdict)
+    if verdict is None:
+        return ReportEntry(step.key, action, step.evidence, 0, None, step.detail)
+    return ReportEntry(step.key, action, verdict.evidence, 0, None, verdict.detail)
+
+
+def _sync(
+    clerk: ObjectClerk,
+    job: Job,
+    step: Step,
+    callback: ProgressCallback | None,
+    unconfirmed: dict[str, Path] | None,
+) -> ReportEntry:
+    evidence, detail = step.evidence, step.detail
+    try:
+        if step.kind == EXTRA:
+            if not job.dry_run:
+                delete(clerk, job.destination, step.key)
+            return ReportEntry(step.key, "deleted", evidence, 0, None, detail)
+        if step.kind == COMPARE:
+            verdict = compare(clerk, job, step)
+            if verdict.equal:
+                return ReportEntry(step.key, "skipped", verdict.evidence, 0, None, verdict.detail)
+            evidence, detail = verdict.evidence, verdict.detail
+        action = transfer_action(
+            isinstance(job.source, LocalTree), isinstance(job.destination, LocalTree)
+        )
+        if unconfirmed is not None and _small_upload(clerk, job, step):
+            assert isinstance(job.source, LocalTree) and isinstance(job.destination, StorePrefix)
+            path = local_path(job.source.root, step.key)
+            key = job.destination.object_key(step.key)
+            clerk.upload_object(path, job.destination.bucket, key, False, callback=callback)
+            unconfirmed[step.key] = path
+        else:
+            transfer(clerk, job, step.key, callback)
+        return ReportEntry(step.key, action, evidence, step.size, None, detail)
+    except Exception as error:
+        return ReportEntry(step.key, "failed", evidence, 0, error, detail)
+
+
+def _small_upload(clerk: ObjectClerk, job: Job, step: Step) -> bool:
+    """An upload of one PutObject, whose stored ETag is the file's MD5: the
+    listing of the destination shows it as a HEAD would."""
+    return (
+        not job.dry_run
+        and isinstance(job.source, LocalTree)
+        and isinstance(job.destination, StorePrefix)
+        and 0 < step.size <= min(SMALL_UPLOAD, clerk._settings.multipart_threshold - 1)
+    )
+
+
+def _confirm(
+    clerk: ObjectClerk,
+    job: Job,
+    unconfirmed: dict[str, Path],
+    entries: list[ReportEntry],
+    callback: ProgressCallback | None,
+) -> None:
+    """Verify a batch's small uploads by one listing of what was written
+    instead of a HEAD each: an object is confirmed when the store lists it
+    with the MD5 of the file's bytes. The others are uploaded again by the
+    verified upload_object (a damaged object removed, an unverifiable one
+    reported), and their entry is what that does."""
+    assert isinstance(job.destination, StorePrefix)
+    destination = job.destination
+    keys = sorted(unconfirmed, key=sort_key)
+    listed = _listed_etags(clerk, destination, keys)
+    for index, entry in enumerate(entries):
+        if entry.key not in unconfirmed:
+            continue
+        path = unconfirmed[entry.key]
+        try:
+            if listed.get(entry.key) == _compare.hash_file(path, [None])[None]:
+                continue
+            target = destination.object_key(entry.key)
+            clerk.upload_object(path, destination.bucket, target, callback=callback)
+        except Exception as error:
+            entries[index] = ReportEntry(
+                entry.key, "failed", entry.evidence, 0, error, entry.detail
+            )
+
+
+def _listed_etags(clerk: ObjectClerk, destination: StorePrefix, keys: list[str]) -> dict[str, Etag]:
+    """The listed ETags of keys (relative, in key order) at destination,
+    from one listing of the span they cover."""
+    first, last = destination.object_key(keys[0]), destination.object_key(keys[-1])
+    request = {
+        "Bucket": destination.bucket,
+        "Prefix": os.path.commonprefix([first, last]),  # noqa: RUF071 (a key prefix, not a path)
+        "StartAfter": first[:-1],  # sorts just before first
+    }
+    found: dict[str, Etag] = {}
+    for page in _listing.pages(clerk._s3, request):
+        for entry in page.get("Contents", []):
+            if sort_key(entry["Key"]) > sort_key(last):
+                return found
+            found[destination.relative_key(entry["Key"])] = Etag.parse(entry.get("ETag") or "")
+    return found
+
+
+def local_path(root: Path, key: str) -> Path:
+    """The file under root that key names; a key that would name something
+    else (.., empty segments, a NUL, another path separator of this system)
+    is refused, so that no object of the store can make a download write
+    outside root."""
+    segments = key.split("/")
+    separators = {"\0", os.sep, os.altsep or "/"} - {"/"}  # a backslash, on Windows
+    if any(s in ("", ".", "..") or any(c in s for c in separators) for s in segments):
+        raise ObjectSaveException(f"the key {key!r} does not name a file under {str(root)!r}")
+    return root.joinpath(*segments)
+
+
+def compare(clerk: ObjectClerk, job: Job, step: Step) -> Verdict:
+    """Compare the content of a step's two entries (of the same size)."""
+    src, dst = job.source, job.destination
+    assert step.source is not None and step.destination is not None
+    if isinstance(src, LocalTree) and isinstance(dst, StorePrefix):
+        path, key = local_path(src.root, step.key), dst.object_key(step.key)
+        listed = step.destination
+        return _compare.file_and_object(
+            clerk, path, dst.bucket, key, listed.size, listed.etag or ""
+        )
+    if isinstance(src, StorePrefix) and isinstance(dst, LocalTree):
+        path, key = local_path(dst.root, step.key), src.object_key(step.key)
+        listed = step.source
+        return _compare.file_and_object(
+            clerk, path, src.bucket, key, listed.size, listed.etag or ""
+        )
+    assert isinstance(src, StorePrefix) and isinstance(dst, StorePrefix)
+    return _compare.objects(
+        clerk,
+        (src.bucket, src.object_key(step.key), step.source.etag or ""),
+        (dst.bucket, dst.object_key(step.key), step.destination.etag or ""),
+    )
+
+
+def transfer(clerk: ObjectClerk, job: Job, key: str, callback: ProgressCallback | None) -> None:
+    """Move one entry from the source to the destination by the clerk's
+    verified operation. A dry run opens a local source as an upload would
+    (an empty or unreadable file is refused just the same) and writes
+    nothing."""
+    src, dst = job.source, job.destination
+    if isinstance(src, LocalTree) and isinstance(dst, StorePrefix):
+        path = local_path(src.root, key)
+        if job.dry_run:
+            with open_source(path):
+                return
+        clerk.upload_object(path, dst.bucket, dst.object_key(key), callback=callback)
+    elif isinstance(src, StorePrefix) and isinstance(dst, LocalTree):
+        path = local_path(dst.root, key)
+        if job.dry_run:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        clerk.download_object(src.bucket, src.object_key(key), path, callback=callback)
+    else:
+        assert isinstance(src, StorePrefix) and isinstance(dst, StorePrefix)
+        if job.dry_run:
+            return
+        clerk.copy_object(
+            src.bucket, src.object_key(key), dst.bucket, dst.object_key(key), callback=callback
+        )
+
+
+def delete(clerk: ObjectClerk, destination: Location, key: str) -> None:
+    if isinstance(destination, LocalTree):
+        local_path(destination.root, key).unlink(missing_ok=True)
+    else:
+        clerk.delete_object(destination.bucket, destination.object_key(key))
+
+
+class SerialCallback:
+    """The caller's progress callback, called by one thread at a time (a
+    progress bar need not be thread-safe)."""
+
+    def __init__(self, callback: ProgressCallback) -> None:
+        self._callback = callback
+        self._lock = threading.Lock()
+
+    def __call__(self, amount: int) -> None:
+        with self._lock:
+            self._callback(amount)
+
+
+class Runner:
+    """Runs steps in batches on an executor and collects their entries.
+
+    A batch is handed over when it is full, or at once while a worker is
+    idle, so that a small tree is spread over the workers and a large one
+    goes in batches. At most QUEUED_PER_WORKER batches per worker wait."""
+
+    def __init__(
+        self,
+        clerk: ObjectClerk,
+        job: Job,
+        executor: Executor,
+        workers: int,
+        callback: ProgressCallback | None = None,
+        on_entry: EntryCallback | None = None,
+        *,
+        in_processes: bool = False,
+    ) -> None:
+        self._clerk, self._job, self._executor = clerk, job, executor
+        self._workers = workers
+        self._callback = SerialCallback(callback) if callback is not None else None
+        self._on_entry = on_entry
+        # Workers in other processes cannot call back into this one: the
+        # bytes of each entry are reported here when it is done.
+        self._in_processes = in_processes
+        self._batcher = Batcher(BATCH_STEPS, BATCH_BYTES)
+        self._running: dict[Future[list[ReportEntry]], Batch] = {}
+        self.entries: list[ReportEntry] = []
+
+    def add(self, step: Step) -> None:
+        for batch in self._batcher.add(step):
+            self._submit(batch)
+        if len(self._batcher) and self._idle():
+            batch = self._batcher.flush()
+            if batch is not None:
+                self._submit(batch)
+
+    def record(self, entry: ReportEntry) -> None:
+        """An entry done, or decided without running anything."""
+        self.entries.append(entry)
+        moved = entry.action in TRANSFERS and entry.bytes and not self._job.dry_run
+        if self._in_processes and self._callback is not None and moved:
+            self._callback(entry.bytes)
+        if self._on_entry is not None:
+            self._on_entry(entry)
+
+    def finish(self) -> list[ReportEntry]:
+        """Run what is left, wait for every batch; the entries so far."""
+        batch = self._batcher.flush()
+        if batch is not None:
+            self._submit(batch)
+        while self._running:
+            self._collect(wait(self._running).done)
+        return self.entries
+
+    def abandon(self) -> None:
+        """Stop: cancel the batches not started, wait for the others."""
+        for future in self._running:
+            future.cancel()
+        wait(self._running)
+        self._running.clear()
+
+    def _idle(self) -> bool:
+        self._collect({future for future in self._running if future.done()})
+        return len(self._running) < self._workers
+
+    def _submit(self, batch: Batch) -> None:
+        while len(self._running) >= QUEUED_PER_WORKER * self._workers:
+            self._collect(wait(self._running, return_when=FIRST_COMPLETED).done)
+        callback = None if self._in_processes else self._callback
+        future = self._executor.submit(run_batch, self._clerk, self._job, batch, callback)
+        self._running[future] = batch
+
+    def _collect(self, done: set[Future[list[ReportEntry]]]) -> None:
+        for future in done:
+            batch = self._running.pop(future)
+            try:
+                entries = future.result()
+            except Exception as error:  # the executor could not run the batch
+                action = "unverifiable" if self._job.operation == CHECK else "failed"
+                entries = [
+                    ReportEntry(step.key, action, step.evidence, 0, error, step.detail)
+                    for step in batch.steps
+                ]
+            for entry in entries:
+                self.record(entry)
