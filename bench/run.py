@@ -474,10 +474,12 @@ def md5_limit() -> dict[str, float]:
     }
 
 
-def run_child(arguments: Sequence[str], env: Mapping[str, str]) -> dict[str, Any]:
-    """Run this script with arguments; the JSON it prints last."""
+def run_child(
+    arguments: Sequence[str], env: Mapping[str, str], script: str = __file__
+) -> dict[str, Any]:
+    """Run script (this one by default) with arguments; the JSON it prints last."""
     done = subprocess.run(
-        [sys.executable, os.path.abspath(__file__), *arguments],
+        [sys.executable, os.path.abspath(script), *arguments],
         env=dict(env),
         capture_output=True,
         text=True,

@@ -521,20 +521,6 @@ def child_task(arguments: Sequence[str]) -> dict[str, Any]:
 # -- the parent ---------------------------------------------------------------
 
 
-def run_child(arguments: Sequence[str], env: Mapping[str, str]) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, os.path.abspath(__file__), "--child", *arguments],
-        env=dict(env),
-        capture_output=True,
-        text=True,
-        timeout=CHILD_TIMEOUT,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(arguments)} failed:\n{done.stderr[-5000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 @dataclass
 class Runner:
     """Runs children with the run's context, and the purge after removals."""
@@ -543,7 +529,7 @@ class Runner:
     purge_command: str | None
 
     def child(self, *arguments: str) -> dict[str, Any]:
-        return run_child(arguments, self.env)
+        return run.run_child(["--child", *arguments], self.env, script=__file__)
 
     def purge(self) -> None:
         if self.purge_command:
