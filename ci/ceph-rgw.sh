@@ -31,6 +31,8 @@
 #   CEPH_RGW_PORT CEPH_RGW_HTTPS_PORT   S3 over http and https (7480, 7443)
 #   CEPH_OSD_PORTS       MIN-MAX, the OSD's ports (Ceph's default 6800-7300)
 #   CEPH_PYTHON          a python with boto3, for the probes (python3)
+#   CEPH_MEMSTORE_BYTES  what the OSD may store, in RAM (default 4 GiB: the
+#                        tests'; a 1 GiB benchmark round needs about 12 GiB)
 set -euo pipefail
 
 STATE_DIR=${CEPH_STATE_DIR:-/tmp/object-clerk-ceph}
@@ -38,6 +40,7 @@ CONF=$STATE_DIR/ceph.conf
 MARKER=$STATE_DIR/.object-clerk-ceph   # proves a directory is ours before rm -rf
 ROOT=${CEPH_ROOT:-}
 PYTHON=${CEPH_PYTHON:-python3}
+MEMSTORE_BYTES=${CEPH_MEMSTORE_BYTES:-4294967296}
 
 HOST=127.0.0.1
 MON_PORT=${CEPH_MON_PORT:-3300}
@@ -299,7 +302,7 @@ paxos_propose_interval = 0.1
 # Objects live in RAM (about twice the bytes stored): no disk, fast, gone at
 # stop. device_bytes caps what the tests may store.
 osd_objectstore = memstore
-memstore_device_bytes = 4294967296
+memstore_device_bytes = $MEMSTORE_BYTES
 osd_memory_target = 1073741824
 
 [client]

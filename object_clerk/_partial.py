@@ -14,8 +14,8 @@ ordered sink in one stream and writes on one lane (see _download). So its
 length is the number of bytes held, whatever stopped the process: there is
 no record to keep in step with the bytes. Those bytes are read back and
 hashed when the next call starts, into the same hashes that verify the
-whole object. Bytes damaged on disk in between are caught by that
-verification: the partial file is then removed and the object fetched again
+whole object (and flushed to the disk meanwhile, on a thread of their
+own). Bytes damaged on disk in between are caught by that verification: the partial file is then removed and the object fetched again
 from its first byte; only a verified file is ever renamed onto the target.
 
 While a download writes a partial file it holds an exclusive lock on it
@@ -30,6 +30,7 @@ import hashlib
 import logging
 import os
 import re
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -44,6 +45,8 @@ except ImportError:  # not a POSIX system: no lock
     fcntl = None  # type: ignore[assignment]
 
 logger = logging.getLogger("object_clerk.download")
+# macOS has no fdatasync.
+_sync_data = getattr(os, "fdatasync", os.fsync)
 
 SUFFIX = ".partial"
 # The target's name is kept whole up to this many bytes, else cut and
@@ -106,6 +109,8 @@ class PartialFile:
         self.path: Path | None = None
         self.held = 0  # bytes found in the file when the fetch began
         self.end = 0  # bytes in the file now
+        self._flushing: threading.Thread | None = None
+        self._flush_error: OSError | None = None
 
     def begin(self, stored: StoredObject) -> int:
         path = partial_path(self._target, stored.etag)
@@ -120,6 +125,12 @@ class PartialFile:
             length = 0
         self.held = self.end = length
         if length:
+            # The held bytes must reach the disk before the rename anyway:
+            # flushed now, the disk works while the CPU hashes.
+            self._flushing = threading.Thread(
+                target=self._flush_held, name="object-clerk-flush", daemon=True
+            )
+            self._flushing.start()
             logger.info(
                 "%s: %d of %d bytes already held in %s", stored.name, length, stored.size, self.path
             )
@@ -145,12 +156,27 @@ class PartialFile:
     def commit(self, mode: int) -> None:
         """The bytes are complete and verified: onto the target with them."""
         assert self.path is not None
+        self._flushed()
+        if self._flush_error is not None:  # reported once only: raise it
+            raise self._flush_error
         os.fsync(self._fd)
         os.chmod(self.path, mode)
         os.replace(self.path, self._target)
         self.close()
 
+    def _flush_held(self) -> None:
+        try:
+            _sync_data(self._fd)
+        except OSError as error:
+            self._flush_error = error
+
+    def _flushed(self) -> None:
+        if self._flushing is not None:
+            self._flushing.join()
+            self._flushing = None
+
     def close(self) -> None:
+        self._flushed()  # the file descriptor is in use until then
         if self._fd >= 0:
             os.close(self._fd)  # and with it the lock
             self._fd = -1

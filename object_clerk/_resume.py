@@ -16,8 +16,9 @@ import hashlib
 import io
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import zip_longest
 from typing import IO, Any, Protocol
 
 from botocore.exceptions import ClientError
@@ -140,13 +141,13 @@ def upload_parts(
     upload that holds most of them, and complete it. On failure the upload
     is left in the store for the next call, and the exception says so."""
     for attempt in range(2):
-        upload_id, kept = _continue_or_create(s3, client, window, bucket, key, plan, headers)
+        chosen = _continue_or_create(s3, client, window, bucket, key, plan, headers)
         try:
-            _send_missing(client, window, bucket, key, upload_id, plan, kept, progress, workers)
+            _send_missing(client, window, bucket, key, chosen, plan, progress, workers)
             digests = client.part_digests()
             parts = [{"PartNumber": n, "ETag": f'"{digests[n].hex()}"'} for n in sorted(digests)]
             client.complete_multipart_upload(
-                Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+                Bucket=bucket, Key=key, UploadId=chosen.upload_id, MultipartUpload={"Parts": parts}
             )
             return
         except ClientError as error:
@@ -155,9 +156,20 @@ def upload_parts(
             if attempt == 0 and _error_code(error) in UPLOAD_GONE:
                 client.forget_parts()
                 continue
-            raise _kept(error, key, upload_id, s3, bucket) from error
+            raise _kept(error, key, chosen.upload_id, s3, bucket) from error
         except Exception as error:
-            raise _kept(error, key, upload_id, s3, bucket) from error
+            raise _kept(error, key, chosen.upload_id, s3, bucket) from error
+
+
+@dataclass(frozen=True)
+class Continued:
+    """The upload parts are sent to: the parts of it proven to be this data
+    (kept), and those of the planned size not yet compared (their stored
+    MD5s, by number), which are compared as the upload goes."""
+
+    upload_id: str
+    kept: frozenset[int] = frozenset()
+    unproven: dict[int, str] = field(default_factory=dict)
 
 
 def _continue_or_create(
@@ -168,33 +180,59 @@ def _continue_or_create(
     key: str,
     plan: list[PartPlan],
     headers: dict[str, Any],
-) -> tuple[str, set[int]]:
-    """The upload id to send parts to, and the numbers of the parts already
-    there that are this data."""
+) -> Continued:
+    """The upload to send parts to: the unfinished one of the key holding
+    most of this data, else a new one."""
     by_number = {part.number: part for part in plan}
-    candidates = [u for u in incomplete_uploads(s3, bucket, key) if u.key == key]
+    comparable: list[tuple[IncompleteUpload, dict[int, str]]] = []
+    for upload in incomplete_uploads(s3, bucket, key):
+        if upload.key != key:  # the listing is by prefix
+            continue
+        stored = {
+            part.number: part.md5
+            for part in upload.stored_parts
+            if _planned_size(by_number, part) == part.size
+        }
+        if stored:
+            comparable.append((upload, stored))
     digests: dict[int, bytes] = {}
-    best: tuple[int, datetime, IncompleteUpload, set[int]] | None = None
-    for upload in candidates:
-        matching: set[int] = set()
-        for stored in upload.stored_parts:
-            planned = by_number.get(stored.number)
-            if planned is None or planned.size != stored.size:
-                continue
-            if stored.number not in digests:
-                digests[stored.number] = _md5(window(planned.offset, planned.size))
-            if digests[stored.number].hex() == stored.md5:
-                matching.add(stored.number)
-        held = sum(by_number[n].size for n in matching)
-        if held and (best is None or (held, upload.initiated) > best[:2]):
-            best = (held, upload.initiated, upload, matching)
-    if best is None:
+
+    def matches(number: int, md5: str) -> bool:
+        if number not in digests:
+            planned = by_number[number]
+            digests[number] = _md5(window(planned.offset, planned.size))
+        return digests[number].hex() == md5
+
+    chosen: Continued | None = None
+    if len(comparable) == 1:
+        # The common case (one earlier attempt): the upload is this data's
+        # once one of its parts is; the rest are compared while the missing
+        # parts are sent, not before.
+        upload, stored = comparable[0]
+        for number in sorted(stored):
+            if matches(number, stored.pop(number)):
+                chosen = Continued(upload.upload_id, frozenset({number}), stored)
+                break
+    elif comparable:
+        best: tuple[int, datetime, IncompleteUpload, set[int]] | None = None
+        for upload, stored in comparable:
+            matching = {number for number, md5 in stored.items() if matches(number, md5)}
+            held = sum(by_number[n].size for n in matching)
+            if held and (best is None or (held, upload.initiated) > best[:2]):
+                best = (held, upload.initiated, upload, matching)
+        if best is not None:
+            chosen = Continued(best[2].upload_id, frozenset(best[3]))
+    if chosen is None:
         created = client.create_multipart_upload(Bucket=bucket, Key=key, **headers)
-        return created["UploadId"], set()
-    _, _, upload, matching = best
-    for number in matching:
+        return Continued(created["UploadId"])
+    for number in chosen.kept:
         client.keep_part(number, digests[number])
-    return upload.upload_id, matching
+    return chosen
+
+
+def _planned_size(by_number: dict[int, PartPlan], stored: StoredPart) -> int | None:
+    planned = by_number.get(stored.number)
+    return None if planned is None else planned.size
 
 
 def _send_missing(
@@ -202,24 +240,41 @@ def _send_missing(
     window: Window,
     bucket: str,
     key: str,
-    upload_id: str,
+    chosen: Continued,
     plan: list[PartPlan],
-    kept: set[int],
     progress: Progress,
     workers: int,
 ) -> None:
-    progress.add(sum(part.size for part in plan if part.number in kept))
+    """Send every part not kept; a part the upload holds but that is not
+    proven yet is hashed first, from the same read that would be sent, and
+    kept when it is this data."""
+    progress.add(sum(part.size for part in plan if part.number in chosen.kept))
 
     def send(part: PartPlan) -> None:
         # Read whole, once: windows on one file take turns for every read,
         # and the request body would be read 8 KiB at a time.
-        body = io.BytesIO(window(part.offset, part.size).read())
+        data = window(part.offset, part.size).read()
+        stored = chosen.unproven.get(part.number)
+        if stored is not None:
+            digest = hashlib.md5(data).digest()
+            if digest.hex() == stored:
+                client.keep_part(part.number, digest)
+                progress.add(part.size)
+                return
         client.upload_part(
-            Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=part.number, Body=body
+            Bucket=bucket,
+            Key=key,
+            UploadId=chosen.upload_id,
+            PartNumber=part.number,
+            Body=io.BytesIO(data),
         )
         progress.add(part.size)
 
-    missing = [part for part in plan if part.number not in kept]
+    # Comparisons (local work) alternate with sends (network and store work),
+    # so that each goes on while the other waits.
+    unproven = [part for part in plan if part.number in chosen.unproven]
+    absent = [part for part in plan if part.number not in chosen.kept | chosen.unproven.keys()]
+    missing = [part for pair in zip_longest(absent, unproven) for part in pair if part]
     with ThreadPoolExecutor(max(1, workers), thread_name_prefix="object-clerk-part") as pool:
         for future in [pool.submit(send, part) for part in missing]:
             future.result()

@@ -144,6 +144,29 @@ def test_a_failed_download_keeps_its_prefix_and_the_next_call_completes_it(
     assert leftovers(tmp_path) == []
 
 
+def test_a_failure_to_flush_the_held_bytes_is_raised_and_nothing_is_renamed(
+    make_clerk: Callable[..., ObjectClerk],
+    bucket: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    failing = make_clerk(env=ENV)
+    failing.upload_object(DATA, bucket, "k")
+    target = tmp_path / "f"
+    target.write_bytes(b"precious")
+    fail_part_way(failing, bucket, "k", target)
+
+    def broken_disk(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    # The held bytes are flushed on a thread of their own while the rest
+    # arrives; the error reaches the caller (the disk reports it only once).
+    monkeypatch.setattr(_partial, "_sync_data", broken_disk)
+    with pytest.raises(ObjectSaveException, match="Input/output error"):
+        make_clerk(env=ENV).download_object(bucket, "k", target, resume=True)
+    assert target.read_bytes() == b"precious"
+
+
 @pytest.mark.parametrize("layout", ["single", "multipart", "guessed"])
 def test_a_partial_file_damaged_on_disk_is_fetched_again(
     make_clerk: Callable[..., ObjectClerk], s3: Any, bucket: str, tmp_path: Path, layout: str

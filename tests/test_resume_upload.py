@@ -116,6 +116,36 @@ def test_parts_of_a_file_changed_since_are_sent_again(
     assert unfinished(s3, bucket, "k") == []
 
 
+def test_an_upload_whose_first_part_changed_is_continued_from_the_others(
+    clerk: ObjectClerk, endpoint: Endpoint, s3: Any, bucket: str, data_file: Path
+) -> None:
+    crash_after(endpoint, data_file, bucket, "k", parts=3)
+    changed = bytearray(DATA)
+    changed[10] ^= 0xFF  # in part 1: parts 2 and 3 still prove the upload is this file's
+    data_file.write_bytes(changed)
+    faults = inject(clerk)
+    clerk.upload_object(data_file, bucket, "k", resume=True)
+    assert faults.sent["CreateMultipartUpload"] == 0
+    assert faults.sent["UploadPart"] == PARTS - 3 + 1
+    assert stored_bytes(s3, bucket, "k") == bytes(changed)
+
+
+def test_of_two_crashed_uploads_the_one_holding_more_is_continued(
+    clerk: ObjectClerk, endpoint: Endpoint, s3: Any, bucket: str, data_file: Path
+) -> None:
+    crash_after(endpoint, data_file, bucket, "k", parts=2)
+    (fewer,) = unfinished(s3, bucket, "k")
+    more = s3.create_multipart_upload(Bucket=bucket, Key="k")["UploadId"]
+    for number in range(1, 5):
+        body = DATA[(number - 1) * TEST_THRESHOLD : number * TEST_THRESHOLD]
+        s3.upload_part(Bucket=bucket, Key="k", UploadId=more, PartNumber=number, Body=body)
+    faults = inject(clerk)
+    clerk.upload_object(data_file, bucket, "k", resume=True)
+    assert faults.sent["UploadPart"] == PARTS - 4
+    assert stored_bytes(s3, bucket, "k") == DATA
+    assert unfinished(s3, bucket, "k") == [fewer], "the other attempt is left to clean-up"
+
+
 def test_without_resume_nothing_earlier_is_continued(
     clerk: ObjectClerk, endpoint: Endpoint, s3: Any, bucket: str, data_file: Path
 ) -> None:
