@@ -32,8 +32,13 @@ CONTENT_HEADERS = (
 )
 
 
+DEFAULT_CONTENT_TYPE = "application/octet-stream"
+
+
 def upload_headers(
-    content_type: str, metadata: Mapping[str, str] | None, storage_class: str | None
+    content_type: str = DEFAULT_CONTENT_TYPE,
+    metadata: Mapping[str, str] | None = None,
+    storage_class: str | None = None,
 ) -> dict[str, Any]:
     """The ExtraArgs of an upload, after refusing what S3 cannot store."""
     if not isinstance(content_type, str):

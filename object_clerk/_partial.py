@@ -15,8 +15,9 @@ length is the number of bytes held, whatever stopped the process: there is
 no record to keep in step with the bytes. Those bytes are read back and
 hashed when the next call starts, into the same hashes that verify the
 whole object (and flushed to the disk meanwhile, on a thread of their
-own). Bytes damaged on disk in between are caught by that verification: the partial file is then removed and the object fetched again
-from its first byte; only a verified file is ever renamed onto the target.
+own). Bytes damaged on disk in between are caught by that verification:
+the partial file is then removed and the object fetched again from its
+first byte; only a verified file is ever renamed onto the target.
 
 While a download writes a partial file it holds an exclusive lock on it
 (flock, where the system has it): a second download of the same object to

@@ -53,6 +53,9 @@ BATCH_BYTES = 16 * 1024 * 1024
 QUEUED_PER_WORKER = 2
 
 EntryCallback = Callable[[ReportEntry], object]
+# The small uploads of a batch not verified yet: by key, the file and the
+# ETag of the bytes sent.
+Unconfirmed = dict[str, tuple[Path, Etag]]
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,7 @@ def run_batch(
 ) -> list[ReportEntry]:
     """The entries of a batch's steps, run one after the other. The batch's
     small uploads are verified together, by one listing (see _confirm)."""
-    unconfirmed: dict[str, Path] = {}
+    unconfirmed: Unconfirmed = {}
     entries = [run_step(clerk, job, step, callback, unconfirmed) for step in batch.steps]
     if unconfirmed:
         _confirm(clerk, job, unconfirmed, entries, callback)
@@ -83,7 +86,7 @@ def run_step(
     job: Job,
     step: Step,
     callback: ProgressCallback | None,
-    unconfirmed: dict[str, Path] | None = None,
+    unconfirmed: Unconfirmed | None = None,
 ) -> ReportEntry:
     """One step's entry; its failure is the entry's error, never raised.
     Small uploads are left in unconfirmed to be verified by the caller,
@@ -111,7 +114,7 @@ def _sync(
     job: Job,
     step: Step,
     callback: ProgressCallback | None,
-    unconfirmed: dict[str, Path] | None,
+    unconfirmed: Unconfirmed | None,
 ) -> ReportEntry:
     evidence, detail = step.evidence, step.detail
     try:
@@ -131,8 +134,8 @@ def _sync(
             assert isinstance(job.source, LocalTree) and isinstance(job.destination, StorePrefix)
             path = local_path(job.source.root, step.key)
             key = job.destination.object_key(step.key)
-            clerk.upload_object(path, job.destination.bucket, key, False, callback=callback)
-            unconfirmed[step.key] = path
+            sent = clerk._upload(path, job.destination.bucket, key, False, callback=callback)
+            unconfirmed[step.key] = (path, sent)
         else:
             transfer(clerk, job, step.key, callback)
         return ReportEntry(step.key, action, evidence, step.size, None, detail)
@@ -154,15 +157,16 @@ def _small_upload(clerk: ObjectClerk, job: Job, step: Step) -> bool:
 def _confirm(
     clerk: ObjectClerk,
     job: Job,
-    unconfirmed: dict[str, Path],
+    unconfirmed: Unconfirmed,
     entries: list[ReportEntry],
     callback: ProgressCallback | None,
 ) -> None:
     """Verify a batch's small uploads by one listing of what was written
     instead of a HEAD each: an object is confirmed when the store lists it
-    with the MD5 of the file's bytes. The others are uploaded again by the
-    verified upload_object (a damaged object removed, an unverifiable one
-    reported), and their entry is what that does."""
+    with the MD5 of the bytes sent (which the store checked them against).
+    The others are uploaded again by the verified upload_object (a damaged
+    object removed, an unverifiable one reported), and their entry is what
+    that does."""
     assert isinstance(job.destination, StorePrefix)
     destination = job.destination
     keys = sorted(unconfirmed, key=sort_key)
@@ -170,9 +174,9 @@ def _confirm(
     for index, entry in enumerate(entries):
         if entry.key not in unconfirmed:
             continue
-        path = unconfirmed[entry.key]
+        path, sent = unconfirmed[entry.key]
         try:
-            if listed.get(entry.key) == _compare.hash_file(path, [None])[None]:
+            if listed.get(entry.key) == sent:
                 continue
             target = destination.object_key(entry.key)
             clerk.upload_object(path, destination.bucket, target, callback=callback)
@@ -190,6 +194,9 @@ def _listed_etags(clerk: ObjectClerk, destination: StorePrefix, keys: list[str])
         "Bucket": destination.bucket,
         "Prefix": os.path.commonprefix([first, last]),  # noqa: RUF071 (a key prefix, not a path)
         "StartAfter": first[:-1],  # sorts just before first
+        # Keys written meanwhile by other batches come after: a page of the
+        # batch's size holds it, unless the destination has keys between.
+        "MaxKeys": len(keys),
     }
     found: dict[str, Etag] = {}
     for page in _listing.pages(clerk._s3, request):

@@ -18,7 +18,7 @@ from object_clerk._checksum import Etag, multipart_etag
 from object_clerk._client import Connection, ProcessClient, RetryingClient, Secret
 from object_clerk._conditions import StoreConditions
 from object_clerk._errors import translated_errors
-from object_clerk._headers import upload_headers
+from object_clerk._headers import DEFAULT_CONTENT_TYPE, upload_headers
 from object_clerk._layout import upload_part_size
 from object_clerk._progress import Progress, ProgressCallback
 from object_clerk._resume import IncompleteUpload
@@ -287,7 +287,7 @@ class ObjectClerk:
         bucket: str,
         object_key: str,
         verify_checksum: bool = True,
-        content_type: str = "application/octet-stream",
+        content_type: str = DEFAULT_CONTENT_TYPE,
         metadata: dict[str, str] | None = None,
         storage_class: str | None = None,
         *,
@@ -313,9 +313,33 @@ class ObjectClerk:
         ObjectExistsException says the key exists, nothing of this upload
         kept. On a store that would ignore the condition ObjectSaveException
         refuses before anything is sent."""
+        self._upload(
+            object_data,
+            bucket,
+            object_key,
+            verify_checksum,
+            upload_headers(content_type, metadata, storage_class),
+            callback,
+            resume,
+            overwrite,
+        )
+
+    def _upload(
+        self,
+        object_data: UploadData,
+        bucket: str,
+        object_key: str,
+        verify_checksum: bool,
+        headers: dict[str, Any] | None = None,
+        callback: ProgressCallback | None = None,
+        resume: bool = False,
+        overwrite: bool = True,
+    ) -> Etag:
+        """upload_object, returning the ETag of the bytes sent (and, when
+        verified, stored): what a sync compares its listing with."""
+        headers = upload_headers() if headers is None else headers
         progress = Progress(callback)
         where = f"{bucket}/{object_key}"
-        headers = upload_headers(content_type, metadata, storage_class)
         algorithm = self._settings.checksum_algorithm
         if resume and algorithm:
             raise ObjectClerkConfigurationException(
@@ -329,7 +353,7 @@ class ObjectClerk:
                 multipart = source.size >= config.multipart_threshold
                 self._refuse_overwrite(bucket, object_key, "complete" if multipart else "put")
 
-            def store() -> None:
+            def store() -> Etag:
                 progress.restart()
                 before = source.fingerprint()
                 source.refresh()
@@ -345,8 +369,9 @@ class ObjectClerk:
                     self._check_checksum_kept(
                         _verify.head(self._s3, bucket, object_key), sent, what
                     )
+                return sent.etag
 
-            self._verified(store) if verify_checksum else store()
+            return self._verified(store) if verify_checksum else store()
 
     def copy_object(
         self,

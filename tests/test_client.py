@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
+import botocore.utils
 import pytest
 
 from object_clerk import ObjectClerk
+from object_clerk._client import parse_timestamp
 from tests.conftest import Endpoint, stored_bytes
 from tests.faults import inject
 from tests.proxy import FaultProxy, request_matcher
@@ -39,3 +42,28 @@ def test_a_stream_body_is_rewound_for_each_attempt(
         clerk._s3.put_object(Bucket=bucket, Key="k", Body=body)
         assert proxy.matched["close_before"] == 2
     assert stored_bytes(s3, bucket, "k") == (b"0123456789" * 1000)[10:]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-12-01T11:22:33.000Z",
+        "2026-12-01T11:22:33Z",
+        "2026-12-01T11:22:33.123456Z",
+        "2026-12-01T11:22:33.1Z",
+        "2026-12-01T13:22:33+02:00",
+        "Tue, 01 Dec 2026 11:22:33 GMT",
+        "1796124153",
+    ],
+)
+def test_timestamps_parse_to_the_instant_botocore_gives(value: str) -> None:
+    parsed = parse_timestamp(value)
+    assert parsed == botocore.utils.parse_timestamp(value)
+    assert parsed.utcoffset() is not None
+
+
+def test_a_listing_gives_aware_timestamps(clerk: ObjectClerk, s3: Any, bucket: str) -> None:
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    (entry,) = clerk._s3.list_objects_v2(Bucket=bucket)["Contents"]
+    age = datetime.now(UTC) - entry["LastModified"]
+    assert abs(age.total_seconds()) < 3600

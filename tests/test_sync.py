@@ -476,6 +476,31 @@ def test_small_uploads_are_verified_by_a_listing_not_a_head_each(
         assert stored_bytes(s3, bucket, f"set/{key}") == data
 
 
+def test_a_batch_listing_asks_for_its_own_keys_only_and_pages_past_others(
+    clerk: ObjectClerk, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    """Each batch's confirming listing asks for as many keys as it wrote;
+    objects between them (extras of the destination) take further pages,
+    and no upload is repeated for want of one."""
+    files = {f"f{n:02d}": os.urandom(1000 + n) for n in range(12)}
+    root = make_tree(tmp_path / "small", files)
+    for n in range(12):
+        s3.put_object(Bucket=bucket, Key=f"set/f{n:02d}-extra", Body=b"not in the source")
+    asked: list[int | None] = []
+    clerk._s3.raw.meta.events.register(
+        "provide-client-params.s3.ListObjectsV2",
+        lambda params, **_: asked.append(params.get("MaxKeys")),
+    )
+    requests = inject(clerk)
+    report = clerk.sync(root, f"s3://{bucket}/set")
+    assert report.ok and report.totals["uploaded"] == 12
+    assert requests.sent["PutObject"] == 12, "every upload confirmed by a listing"
+    confirming = [m for m in asked if m is not None and m <= 16]
+    assert confirming, asked
+    for key, data in files.items():
+        assert stored_bytes(s3, bucket, f"set/{key}") == data
+
+
 def test_a_small_upload_the_listing_does_not_confirm_is_uploaded_again_verified(
     clerk: ObjectClerk, s3: Any, bucket: str, tmp_path: Path, moto_only: None
 ) -> None:
