@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import io
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -86,6 +87,68 @@ def _abort(s3: RetryingClient, request: dict[str, Any]) -> None:
         s3.raw.abort_multipart_upload(
             Bucket=request["Bucket"], Key=request["Key"], UploadId=request["UploadId"]
         )
+
+
+def complete(
+    s3: RetryingClient,
+    request: dict[str, Any],
+    etag: Callable[[], Etag],
+    conditional: bool,
+) -> tuple[Any, str | None]:
+    """CompleteMultipartUpload, retried, conditional (If-None-Match) where
+    asked; its answer, and the ETag the store gave the object.
+
+    An attempt whose answer was lost may have completed the upload, and then
+    a repeat finds the upload id gone (moto: NoSuchUpload; Ceph RGW: a 500
+    for ever) or, when conditional, the object it made (412). So after a
+    failure, before each repeat and once the repeats end, the store is asked
+    whether it holds the object of these parts (etag()). Only a 412 to the
+    first attempt is surely another writer's object: ObjectExistsException,
+    the upload aborted."""
+    if conditional:
+        request["IfNoneMatch"] = "*"
+    failures: list[BaseException] = []
+
+    def attempt() -> Any:
+        if failures and (held := _holds(s3, request, etag())) is not None:
+            return {"ETag": held}
+        try:
+            return s3.raw.complete_multipart_upload(**request)
+        except Exception as error:
+            failures.append(error)
+            raise
+
+    try:
+        response = s3.retried(attempt)
+    except Exception as error:
+        refused = (
+            conditional
+            and isinstance(error, ClientError)
+            and error_code(error) in PRECONDITION_FAILED
+        )
+        if not (refused and len(failures) == 1):
+            held = _holds(s3, request, etag())
+            if held is not None:
+                return {"ETag": held}, held
+        if refused:
+            _abort(s3, request)
+            raise _exists(request) from error
+        raise
+    return response, response.get("ETag")
+
+
+def _holds(s3: RetryingClient, request: dict[str, Any], etag: Etag) -> str | None:
+    """The ETag the store answers for the key when it is etag's, the upload
+    id then aborted so that no parts stay behind, whether it was the one
+    completed or not; else None."""
+    try:
+        stored = s3.raw.head_object(Bucket=request["Bucket"], Key=request["Key"])
+    except Exception:
+        return None
+    if Etag.parse(stored.get("ETag") or "") != etag:
+        return None
+    _abort(s3, request)
+    return stored.get("ETag")
 
 
 class _KnownObject(BaseSubscriber):
@@ -233,40 +296,11 @@ class _DigestingClient:
         return True
 
     def complete_multipart_upload(self, **request: Any) -> Any:
-        """Completes the upload. An attempt whose answer was lost may have
-        completed it, and then a repeat finds the upload id gone (moto:
-        NoSuchUpload; Ceph RGW: a 500 for ever): so after a failure, before
-        each repeat and once the repeats end, the store is asked whether it
-        holds the object with this upload's ETag."""
-        failures: list[BaseException] = []
-        if self._options.if_none_match:
-            request["IfNoneMatch"] = "*"
         if self._options.checksum:
             self._add_checksums(request, self._options.checksum)
-
-        def attempt() -> Any:
-            if failures and self._holds_upload(request):
-                return {}
-            try:
-                return self._s3.raw.complete_multipart_upload(**request)
-            except Exception as error:
-                failures.append(error)
-                raise
-
-        try:
-            response = self._s3.retried(attempt)
-        except Exception as error:
-            if failures and self._holds_upload(request):
-                return {}
-            if (
-                self._options.if_none_match
-                and isinstance(error, ClientError)
-                and error_code(error) in PRECONDITION_FAILED
-            ):
-                _abort(self._s3, request)
-                raise _exists(request) from error
-            raise
-        self.answered_etag = response.get("ETag")
+        response, self.answered_etag = complete(
+            self._s3, request, self.etag, conditional=self._options.if_none_match
+        )
         return response
 
     def _add_checksums(self, request: dict[str, Any], algorithm: str) -> None:
@@ -281,19 +315,6 @@ class _DigestingClient:
         ordered = [crcs[part["PartNumber"]] for part in parts]
         request[member] = encoded(algorithm, combined_crc(algorithm, ordered))
         request["ChecksumType"] = "FULL_OBJECT"
-
-    def _holds_upload(self, request: dict[str, Any]) -> bool:
-        """Whether the store holds this upload's object; if so the upload id,
-        completed or not, is aborted so that no parts are left behind."""
-        try:
-            stored = self._s3.raw.head_object(Bucket=request["Bucket"], Key=request["Key"])
-        except Exception:
-            return False
-        if Etag.parse(stored.get("ETag") or "") != self.etag():
-            return False
-        _abort(self._s3, request)
-        self.answered_etag = stored.get("ETag")
-        return True
 
     def keep_part(self, number: int, digest: bytes) -> None:
         """A part already in the store, proven to be these bytes."""
@@ -469,46 +490,14 @@ class _CopyingClient:
         return response
 
     def complete_multipart_upload(self, **request: Any) -> Any:
-        """Completes the copy, conditionally where asked. A 412 after an
-        attempt whose answer was lost may be this very completion: it is
-        one when the object there has the ETag of these parts."""
-        if not self._options.if_none_match:
-            response = self._s3.complete_multipart_upload(**request)
-            self.answered_etag = response.get("ETag")
-            return response
-        request["IfNoneMatch"] = "*"
-        failures: list[BaseException] = []
+        def etag() -> Etag:
+            parts = request["MultipartUpload"]["Parts"]
+            return multipart_etag([bytes.fromhex(Etag.parse(p["ETag"]).digest) for p in parts])
 
-        def attempt() -> Any:
-            try:
-                return self._s3.raw.complete_multipart_upload(**request)
-            except Exception as error:
-                failures.append(error)
-                raise
-
-        try:
-            response = self._s3.retried(attempt)
-        except ClientError as error:
-            if error_code(error) not in PRECONDITION_FAILED:
-                raise
-            if len(failures) > 1 and self._holds_copy(request):
-                return {}
-            _abort(self._s3, request)
-            raise _exists(request) from error
-        self.answered_etag = response.get("ETag")
+        response, self.answered_etag = complete(
+            self._s3, request, etag, conditional=self._options.if_none_match
+        )
         return response
-
-    def _holds_copy(self, request: dict[str, Any]) -> bool:
-        parts = request["MultipartUpload"]["Parts"]
-        try:
-            ours = multipart_etag([bytes.fromhex(Etag.parse(p["ETag"]).digest) for p in parts])
-            stored = self._s3.raw.head_object(Bucket=request["Bucket"], Key=request["Key"])
-        except Exception:
-            return False
-        if Etag.parse(stored.get("ETag") or "") != ours:
-            return False
-        self.answered_etag = stored.get("ETag")
-        return True
 
 
 def copy(

@@ -32,6 +32,7 @@ from object_clerk import (
 )
 from object_clerk._checksum import Etag, multipart_etag
 from object_clerk._conditions import PROBE_PREFIX
+from object_clerk._layout import upload_part_size
 from object_clerk._settings import settings_from_env
 from tests.conftest import MiB, stored_bytes, stored_keys
 from tests.faults import inject, once
@@ -105,6 +106,29 @@ def test_an_object_written_meanwhile_is_not_replaced(
     assert stored_bytes(s3, bucket, "k") == SMALL
     assert uploads_left(s3, bucket) == [], "no parts left behind"
     assert faults.sent["PutObject"] + faults.sent["CompleteMultipartUpload"] == 1, "not retried"
+
+
+def test_the_same_bytes_written_meanwhile_by_another_are_not_taken_for_this_upload(
+    clerk: ObjectClerk, s3: Any, bucket: str
+) -> None:
+    """Another writer stores the very same bytes in the same layout before
+    the completion: its 412 on the first attempt is theirs (nothing of this
+    upload was lost), so the key exists, and this upload is aborted."""
+    if not honours(clerk, bucket, "complete"):
+        pytest.skip("the store ignores If-None-Match on CompleteMultipartUpload")
+    data = os.urandom(11 * MiB)
+    config = clerk._settings.upload_config
+    part_size = upload_part_size(len(data), config.multipart_threshold, config.multipart_chunksize)
+    same_layout = TransferConfig(multipart_threshold=part_size, multipart_chunksize=part_size)
+    on_call(
+        clerk,
+        "CompleteMultipartUpload",
+        lambda: s3.upload_fileobj(io.BytesIO(data), bucket, "k", Config=same_layout),
+    )
+    with pytest.raises(ObjectExistsException, match=f"{bucket}/k"):
+        clerk.upload_object(data, bucket, "k", overwrite=False)
+    assert stored_bytes(s3, bucket, "k") == data
+    assert uploads_left(s3, bucket) == [], "no parts left behind"
 
 
 @pytest.mark.parametrize(
