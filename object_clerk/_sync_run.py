@@ -199,11 +199,15 @@ def _listed_etags(clerk: ObjectClerk, destination: StorePrefix, keys: list[str])
         "MaxKeys": len(keys),
     }
     found: dict[str, Etag] = {}
+    end = sort_key(last)
     for page in _listing.pages(clerk._s3, request):
         for entry in page.get("Contents", []):
-            if sort_key(entry["Key"]) > sort_key(last):
+            position = sort_key(entry["Key"])
+            if position > end:
                 return found
             found[destination.relative_key(entry["Key"])] = Etag.parse(entry.get("ETag") or "")
+            if position == end:  # no page more: the batch is all listed
+                return found
     return found
 
 

@@ -21,6 +21,7 @@ from object_clerk import (
     ObjectClerkServerInternalException,
     ObjectNotFoundException,
     ObjectSaveException,
+    _sync_run,
 )
 from object_clerk._sync_report import CheckReport, SyncReport
 from tests.conftest import TEST_THRESHOLD, MiB, stored_bytes, stored_keys
@@ -461,16 +462,32 @@ def test_a_missing_bucket_is_not_found(clerk: ObjectClerk, tree: Path) -> None:
 
 
 def test_small_uploads_are_verified_by_a_listing_not_a_head_each(
-    clerk: ObjectClerk, s3: Any, bucket: str, tmp_path: Path
+    clerk: ObjectClerk, s3: Any, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     files = {f"night/frame {n:02d}.fits": os.urandom(2000 + n) for n in range(20)}
     root = make_tree(tmp_path / "small", files)
     requests = inject(clerk)
-    report = clerk.sync(root, f"s3://{bucket}/set")
+    batches: list[int] = []
+    real_run_batch = _sync_run.run_batch
+
+    def counting_run_batch(*args: Any, **kwargs: Any) -> Any:
+        batches.append(1)
+        return real_run_batch(*args, **kwargs)
+
+    monkeypatch.setattr(_sync_run, "run_batch", counting_run_batch)
+    confirming: list[int] = []
+    clerk._s3.raw.meta.events.register(
+        "provide-client-params.s3.ListObjectsV2",
+        lambda params, **_: confirming.append(1) if params.get("MaxKeys", 1000) <= 16 else None,
+    )
+    # An object after them all: each batch's listing would go on to it.
+    s3.put_object(Bucket=bucket, Key="set/night/frame 99.fits", Body=b"later")
+    report = clerk.sync(root, f"s3://{bucket}/set", workers=1)
     assert report.ok and report.totals["uploaded"] == 20
     assert requests.sent["PutObject"] == 20
     assert requests.sent["HeadObject"] == 0
-    # the destination's listing, then one per batch: fewer than a HEAD each
+    # the destination's listing, then one page per batch: fewer than a HEAD each
+    assert len(confirming) == len(batches) < 20
     assert requests.sent["ListObjectsV2"] < 20
     for key, data in files.items():
         assert stored_bytes(s3, bucket, f"set/{key}") == data
