@@ -29,6 +29,9 @@ from object_clerk._retry import RetryPolicy
 
 T = TypeVar("T")
 
+# Bodies up to this size go without "Expect: 100-continue".
+IN_ONE_WRITE = 1024 * 1024
+
 
 class Secret:
     """A secret key that shows as *** wherever it is printed, logged or
@@ -133,7 +136,7 @@ def make_s3_client(
         timestamp_parser=parse_timestamp
     )
     session = boto3.session.Session(botocore_session=core)
-    return session.client(
+    client = session.client(
         "s3",
         endpoint_url=endpoint_url,
         aws_access_key_id=access_key,
@@ -142,6 +145,21 @@ def make_s3_client(
         config=config,
         verify=verify,
     )
+    # After botocore's own handler, which asks every body to wait for it.
+    client.meta.events.register_last("before-call.s3", _no_wait_for_small_bodies)
+    return client
+
+
+def _no_wait_for_small_bodies(params: dict[str, Any], **_: Any) -> None:
+    """No "Expect: 100-continue" for a body up to IN_ONE_WRITE bytes: the
+    store's go-ahead costs a round trip and a request's worth of its work,
+    and is worth waiting for only before a body large enough to be worth
+    refusing unsent (a wrong signature, a missing bucket)."""
+    headers = params.get("headers", {})
+    if "Expect" in headers and params.get("body") is not None:
+        length = botocore.utils.determine_content_length(params["body"])
+        if length is not None and length <= IN_ONE_WRITE:
+            del headers["Expect"]
 
 
 def parse_timestamp(value: str) -> datetime:

@@ -33,7 +33,7 @@ from object_clerk._checksum import (
     encoded,
     multipart_etag,
 )
-from object_clerk._client import RetryingClient
+from object_clerk._client import IN_ONE_WRITE, RetryingClient
 from object_clerk._headers import copied_headers
 from object_clerk._layout import upload_part_size
 from object_clerk._progress import Progress
@@ -181,13 +181,13 @@ class _Window:
         size: int,
         shared: threading.Lock | None = None,
     ) -> None:
-        self._fileobj, self._start, self._size = fileobj, start, size
+        self._fileobj, self._start, self.size = fileobj, start, size
         self._position = 0
         # Windows on one file object read in turns: each read is a seek and a read.
         self._shared = shared or contextlib.nullcontext()
 
     def read(self, amount: int = -1) -> bytes:
-        left = self._size - self._position
+        left = self.size - self._position
         amount = left if amount is None or amount < 0 else min(amount, left)
         with self._shared:
             self._fileobj.seek(self._start + self._position)
@@ -198,8 +198,8 @@ class _Window:
         return data
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
-        self._position = max(0, min(self._size, base + offset))
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self.size}[whence]
+        self._position = max(0, min(self.size, base + offset))
         return self._position
 
     def tell(self) -> int:
@@ -256,13 +256,16 @@ class _DigestingClient:
         body = request["Body"]
         start = body.tell()
         algorithm = self._options.checksum
+        in_one_write = isinstance(body, _Window) and body.size - start <= IN_ONE_WRITE
 
         def attempt() -> Any:
-            """From the body's start, hashed again each time: a body that
-            changed since the last attempt must not go with a stale
-            Content-MD5 (the store would refuse it on every retry)."""
+            """From the body's start, read and hashed again each time: a
+            body that changed since the last attempt must not go with a
+            stale Content-MD5 (the store would refuse it on every retry)."""
             body.seek(start)
-            digest, crc = _digests_of_body(body, algorithm)
+            # Read whole, a small body goes in one write, not 8 KiB at a time.
+            payload = body.read() if in_one_write else body
+            digest, crc = _digests_of_body(payload, algorithm)
             checksum: dict[str, str] = {}
             with self._lock:
                 if part_number is None:
@@ -277,7 +280,8 @@ class _DigestingClient:
                         f"Checksum{algorithm}": encoded(algorithm, crc.value),
                     }
             # Ours replaces a ChecksumAlgorithm s3transfer < 0.12 puts in itself.
-            return operation(**{**request, **checksum}, ContentMD5=_base64(digest))
+            sent = {**request, **checksum, "Body": payload}
+            return operation(**sent, ContentMD5=_base64(digest))
 
         return self._s3.retried(attempt)
 

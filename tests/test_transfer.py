@@ -193,3 +193,23 @@ def test_a_completion_that_fails_for_other_bytes_is_an_error(
     with pytest.raises(ObjectClerkServerInternalException):
         clerk.upload_object(os.urandom(2 * TEST_THRESHOLD + 5), bucket, "k")
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+@pytest.mark.parametrize(("size", "expects"), [(64 * 1024, False), (2 * 1024 * 1024, True)])
+def test_a_small_body_goes_in_one_write_without_waiting_for_100_continue(
+    clerk: ObjectClerk, bucket: str, tmp_path: Any, size: int, expects: bool
+) -> None:
+    """Up to 1 MiB the body is read whole and sent as bytes: no Expect
+    header, so no round trip of the store's before the body; larger bodies
+    still ask first."""
+    sent: list[dict[str, str]] = []
+    clerk._s3.raw.meta.events.register(
+        "before-send.s3.PutObject", lambda request, **_: sent.append(dict(request.headers))
+    )
+    data = os.urandom(size)
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    clerk.upload_object(path, bucket, "k")
+    (headers,) = sent
+    assert ("Expect" in headers) is expects
+    assert stored_bytes(clerk._s3, bucket, "k") == data
