@@ -32,7 +32,7 @@
 #   CEPH_OSD_PORTS       MIN-MAX, the OSD's ports (Ceph's default 6800-7300)
 #   CEPH_PYTHON          a python with boto3, for the probes (python3)
 #   CEPH_MEMSTORE_BYTES  what the OSD may store, in RAM (default 4 GiB: the
-#                        tests'; a 1 GiB benchmark round needs about 12 GiB)
+#                        tests'; bench/resume.py at 1 GiB, 3 rounds: 16 GiB)
 set -euo pipefail
 
 STATE_DIR=${CEPH_STATE_DIR:-/tmp/object-clerk-ceph}

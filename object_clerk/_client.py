@@ -17,7 +17,7 @@ import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import boto3
@@ -165,12 +165,16 @@ def _no_wait_for_small_bodies(params: dict[str, Any], **_: Any) -> None:
 def parse_timestamp(value: str) -> datetime:
     """A timestamp of a response: the ISO 8601 UTC form every listing entry
     carries at a fortieth of the cost of botocore's general parser (which
-    takes the rest), the same instant either way."""
-    if isinstance(value, str) and value.endswith("Z"):
+    takes the rest), the same instant either way. Its tzinfo is
+    datetime.UTC (botocore's own parser gives dateutil's)."""
+    if isinstance(value, str) and value.endswith("Z") and "T" in value:
         try:
-            return datetime.fromisoformat(value[:-1]).replace(tzinfo=UTC)
+            parsed = datetime.fromisoformat(value)
         except ValueError:
             pass
+        else:
+            if parsed.utcoffset() == timedelta(0):
+                return parsed
     return botocore.utils.parse_timestamp(value)
 
 

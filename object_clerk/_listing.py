@@ -28,9 +28,15 @@ PAGES_AHEAD = 2
 _END = object()
 
 
-def pages(s3: RetryingClient, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """The pages of a ListObjectsV2 request, lazily."""
+def pages(
+    s3: RetryingClient, request: dict[str, Any], first_page_size: int | None = None
+) -> Iterator[dict[str, Any]]:
+    """The pages of a ListObjectsV2 request, lazily; the first of at most
+    first_page_size keys where given, the others of the request's own size."""
     request = dict(request)
+    page_size = request.get("MaxKeys")
+    if first_page_size is not None:
+        request["MaxKeys"] = first_page_size
     while True:
         with translated_errors(f"list_objects_v2 {request['Bucket']}"):
             page = s3.list_objects_v2(**request)
@@ -46,6 +52,10 @@ def pages(s3: RetryingClient, request: dict[str, Any]) -> Iterator[dict[str, Any
             request["StartAfter"] = last
         else:
             return
+        if page_size is None:
+            request.pop("MaxKeys", None)
+        else:
+            request["MaxKeys"] = page_size
 
 
 def objects(

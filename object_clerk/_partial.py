@@ -151,14 +151,21 @@ class PartialFile:
 
     def discard(self) -> None:
         """The fetch failed: the file stays for the next call (the caller
-        removes it when its bytes are refused)."""
+        removes it when its bytes are refused), unless the disk failed to
+        keep its held bytes."""
         self.close()
+        if self._flush_error is not None:
+            logger.warning("%s could not be flushed: removed", self.path)
+            self.remove()
 
     def commit(self, mode: int) -> None:
         """The bytes are complete and verified: onto the target with them."""
         assert self.path is not None
         self._flushed()
-        if self._flush_error is not None:  # reported once only: raise it
+        if self._flush_error is not None:
+            # The disk reports a failed write-back once only: the held bytes
+            # cannot be trusted by a later call either.
+            self.remove()
             raise self._flush_error
         os.fsync(self._fd)
         os.chmod(self.path, mode)

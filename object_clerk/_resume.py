@@ -273,7 +273,8 @@ def _send_missing(
     # Comparisons (local work) alternate with sends (network and store work),
     # so that each goes on while the other waits.
     unproven = [part for part in plan if part.number in chosen.unproven]
-    absent = [part for part in plan if part.number not in chosen.kept | chosen.unproven.keys()]
+    held = chosen.kept | chosen.unproven.keys()
+    absent = [part for part in plan if part.number not in held]
     missing = [part for pair in zip_longest(absent, unproven) for part in pair if part]
     with ThreadPoolExecutor(max(1, workers), thread_name_prefix="object-clerk-part") as pool:
         for future in [pool.submit(send, part) for part in missing]:

@@ -188,19 +188,19 @@ def _confirm(
 
 def _listed_etags(clerk: ObjectClerk, destination: StorePrefix, keys: list[str]) -> dict[str, Etag]:
     """The listed ETags of keys (relative, in key order) at destination,
-    from one listing of the span they cover."""
+    from one listing of the span they cover, stopped at its last key."""
     first, last = destination.object_key(keys[0]), destination.object_key(keys[-1])
     request = {
         "Bucket": destination.bucket,
         "Prefix": os.path.commonprefix([first, last]),  # noqa: RUF071 (a key prefix, not a path)
         "StartAfter": first[:-1],  # sorts just before first
-        # Keys written meanwhile by other batches come after: a page of the
-        # batch's size holds it, unless the destination has keys between.
-        "MaxKeys": len(keys),
     }
     found: dict[str, Etag] = {}
     end = sort_key(last)
-    for page in _listing.pages(clerk._s3, request):
+    # Keys written meanwhile by other batches come after: a first page of
+    # the batch's size holds it, unless the destination has keys between
+    # (then full pages follow).
+    for page in _listing.pages(clerk._s3, request, first_page_size=len(keys)):
         for entry in page.get("Contents", []):
             position = sort_key(entry["Key"])
             if position > end:

@@ -102,8 +102,8 @@ def complete(
     a repeat finds the upload id gone (moto: NoSuchUpload; Ceph RGW: a 500
     for ever) or, when conditional, the object it made (412). So after a
     failure, before each repeat and once the repeats end, the store is asked
-    whether it holds the object of these parts (etag()). Only a 412 to the
-    first attempt is surely another writer's object: ObjectExistsException,
+    whether an earlier attempt completed it (see _holds). A 412 that is not
+    this upload's own object is another writer's: ObjectExistsException,
     the upload aborted."""
     if conditional:
         request["IfNoneMatch"] = "*"
@@ -121,16 +121,11 @@ def complete(
     try:
         response = s3.retried(attempt)
     except Exception as error:
-        refused = (
-            conditional
-            and isinstance(error, ClientError)
-            and error_code(error) in PRECONDITION_FAILED
-        )
-        if not (refused and len(failures) == 1):
-            held = _holds(s3, request, etag())
-            if held is not None:
-                return {"ETag": held}, held
-        if refused:
+        held = _holds(s3, request, etag()) if failures else None
+        if held is not None:
+            return {"ETag": held}, held
+        refused = isinstance(error, ClientError) and error_code(error) in PRECONDITION_FAILED
+        if conditional and refused:
             _abort(s3, request)
             raise _exists(request) from error
         raise
@@ -138,17 +133,31 @@ def complete(
 
 
 def _holds(s3: RetryingClient, request: dict[str, Any], etag: Etag) -> str | None:
-    """The ETag the store answers for the key when it is etag's, the upload
-    id then aborted so that no parts stay behind, whether it was the one
-    completed or not; else None."""
+    """The ETag the store answers for the key when an earlier attempt
+    completed this very upload: the object has the ETag of its parts
+    (etag) and the upload id is gone. An object of the same bytes written
+    by another, or before, leaves the upload id in place: None."""
     try:
         stored = s3.raw.head_object(Bucket=request["Bucket"], Key=request["Key"])
     except Exception:
         return None
-    if Etag.parse(stored.get("ETag") or "") != etag:
+    if Etag.parse(stored.get("ETag") or "") != etag or _upload_open(s3, request):
         return None
-    _abort(s3, request)
     return stored.get("ETag")
+
+
+def _upload_open(s3: RetryingClient, request: dict[str, Any]) -> bool:
+    """Whether the upload id still takes parts; when the store cannot say,
+    it is taken to (nothing is then claimed done)."""
+    try:
+        s3.raw.list_parts(
+            Bucket=request["Bucket"], Key=request["Key"], UploadId=request["UploadId"], MaxParts=1
+        )
+    except ClientError as error:
+        return error_code(error) not in _resume.UPLOAD_GONE
+    except Exception:
+        return True
+    return True
 
 
 class _KnownObject(BaseSubscriber):

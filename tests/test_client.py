@@ -62,8 +62,20 @@ def test_timestamps_parse_to_the_instant_botocore_gives(value: str) -> None:
     assert parsed.utcoffset() is not None
 
 
+@pytest.mark.parametrize("value", ["2026-12-01Z", "2026-12-01T11:22:33+02:00Z", "soon Z"])
+def test_odd_timestamps_are_left_to_botocore(value: str) -> None:
+    def outcome(parse: Callable[[str], datetime]) -> object:
+        try:
+            return parse(value)
+        except Exception as error:
+            return type(error)
+
+    assert outcome(parse_timestamp) == outcome(botocore.utils.parse_timestamp)
+
+
 def test_a_listing_gives_aware_timestamps(clerk: ObjectClerk, s3: Any, bucket: str) -> None:
     s3.put_object(Bucket=bucket, Key="k", Body=b"x")
     (entry,) = clerk._s3.list_objects_v2(Bucket=bucket)["Contents"]
+    assert entry["LastModified"].tzinfo is UTC, "parsed by parse_timestamp"
     age = datetime.now(UTC) - entry["LastModified"]
     assert abs(age.total_seconds()) < 3600

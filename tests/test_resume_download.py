@@ -165,6 +165,14 @@ def test_a_failure_to_flush_the_held_bytes_is_raised_and_nothing_is_renamed(
     with pytest.raises(ObjectSaveException, match="Input/output error"):
         make_clerk(env=ENV).download_object(bucket, "k", target, resume=True)
     assert target.read_bytes() == b"precious"
+    assert partials(tmp_path) == [], "held bytes the disk may have lost are not kept"
+
+    monkeypatch.undo()
+    clerk = make_clerk(env=ENV)
+    gets = Gets(clerk)
+    clerk.download_object(bucket, "k", target, resume=True)
+    assert target.read_bytes() == DATA
+    assert gets.ranges[0] in (None, f"bytes=0-{len(DATA) - 1}"), "from the first byte"
 
 
 @pytest.mark.parametrize("layout", ["single", "multipart", "guessed"])

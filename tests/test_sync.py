@@ -493,29 +493,40 @@ def test_small_uploads_are_verified_by_a_listing_not_a_head_each(
         assert stored_bytes(s3, bucket, f"set/{key}") == data
 
 
-def test_a_batch_listing_asks_for_its_own_keys_only_and_pages_past_others(
-    clerk: ObjectClerk, s3: Any, bucket: str, tmp_path: Path
+def test_a_batch_listing_asks_for_its_own_keys_first_then_pages_past_others(
+    clerk: ObjectClerk, s3: Any, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Each batch's confirming listing asks for as many keys as it wrote;
-    objects between them (extras of the destination) take further pages,
-    and no upload is repeated for want of one."""
+    """Each batch's confirming listing first asks for as many keys as it
+    wrote; objects between them (those a sync leaves alone) are listed past
+    in full pages, not pages of the batch's size, and no upload is repeated
+    for want of a page."""
     files = {f"f{n:02d}": os.urandom(1000 + n) for n in range(12)}
     root = make_tree(tmp_path / "small", files)
-    for n in range(12):
-        s3.put_object(Bucket=bucket, Key=f"set/f{n:02d}-extra", Body=b"not in the source")
+    between = [f"set/f{n:02d}-{m:02d}" for n in range(12) for m in range(10)]
+    for key in between:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"not in the source")
+    batches: list[int] = []
+    real_run_batch = _sync_run.run_batch
+
+    def counting_run_batch(*args: Any, **kwargs: Any) -> Any:
+        batches.append(1)
+        return real_run_batch(*args, **kwargs)
+
+    monkeypatch.setattr(_sync_run, "run_batch", counting_run_batch)
     asked: list[int | None] = []
     clerk._s3.raw.meta.events.register(
         "provide-client-params.s3.ListObjectsV2",
         lambda params, **_: asked.append(params.get("MaxKeys")),
     )
     requests = inject(clerk)
-    report = clerk.sync(root, f"s3://{bucket}/set")
+    report = clerk.sync(root, f"s3://{bucket}/set", workers=1)
     assert report.ok and report.totals["uploaded"] == 12
     assert requests.sent["PutObject"] == 12, "every upload confirmed by a listing"
-    confirming = [m for m in asked if m is not None and m <= 16]
-    assert confirming, asked
-    for key, data in files.items():
-        assert stored_bytes(s3, bucket, f"set/{key}") == data
+    first_pages = [m for m in asked if m is not None and m <= 16]
+    assert len(first_pages) == len(batches)
+    # 120 objects between a dozen keys: a few full pages per batch at most,
+    # not one page per dozen keys.
+    assert len(asked) - len(first_pages) <= 2 + 2 * len(batches)
 
 
 def test_a_small_upload_the_listing_does_not_confirm_is_uploaded_again_verified(

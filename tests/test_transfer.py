@@ -169,29 +169,24 @@ def test_a_file_that_shrinks_while_it_is_sent_is_sent_again(
     assert len(path.read_bytes()) == 60_000
 
 
-def test_a_completion_that_fails_leaves_no_upload_behind(
-    clerk: ObjectClerk, s3: Any, bucket: str
+@pytest.mark.parametrize("earlier", ["the same bytes", "other bytes"])
+def test_a_completion_that_fails_is_an_error_and_leaves_no_upload_behind(
+    clerk: ObjectClerk, s3: Any, bucket: str, earlier: str
 ) -> None:
-    """The store already holds these very bytes (an earlier identical upload)
-    and every completion fails: the upload is reported done, as the store
-    holds what was meant, and its parts are not left behind."""
-    data = os.urandom(2 * TEST_THRESHOLD + 5)
-    clerk.upload_object(data, bucket, "k")
-    inject(clerk).fail("CompleteMultipartUpload", "internal_error", times=1000)
-    clerk.upload_object(data, bucket, "k")
-    assert stored_bytes(s3, bucket, "k") == data
-    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
-
-
-def test_a_completion_that_fails_for_other_bytes_is_an_error(
-    clerk: ObjectClerk, s3: Any, bucket: str
-) -> None:
+    """Every completion fails. An object of the same bytes stored before is
+    not this upload (whose headers it may not have): the upload id is still
+    open, so the failure is reported, the earlier object stays, and the
+    parts are not left behind."""
     from object_clerk import ObjectClerkServerInternalException
 
-    clerk.upload_object(os.urandom(2 * TEST_THRESHOLD + 5), bucket, "k")
+    data = os.urandom(2 * TEST_THRESHOLD + 5)
+    stored = data if earlier == "the same bytes" else os.urandom(len(data))
+    clerk.upload_object(stored, bucket, "k")
     inject(clerk).fail("CompleteMultipartUpload", "internal_error", times=1000)
     with pytest.raises(ObjectClerkServerInternalException):
-        clerk.upload_object(os.urandom(2 * TEST_THRESHOLD + 5), bucket, "k")
+        clerk.upload_object(data, bucket, "k", content_type="image/fits")
+    assert stored_bytes(s3, bucket, "k") == stored
+    assert s3.head_object(Bucket=bucket, Key="k")["ContentType"] == "application/octet-stream"
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
 
 
