@@ -148,13 +148,15 @@ def _holds(s3: RetryingClient, request: dict[str, Any], etag: Etag) -> str | Non
 
 def _upload_open(s3: RetryingClient, request: dict[str, Any]) -> bool:
     """Whether the upload id still takes parts; when the store cannot say,
-    it is taken to (nothing is then claimed done)."""
+    it is taken to (nothing is then claimed done). A completed upload's
+    ListParts is a 404: NoSuchUpload (moto, AWS) or NoSuchKey (Ceph RGW)."""
     try:
         s3.raw.list_parts(
             Bucket=request["Bucket"], Key=request["Key"], UploadId=request["UploadId"], MaxParts=1
         )
     except ClientError as error:
-        return error_code(error) not in _resume.UPLOAD_GONE
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return status != 404 and error_code(error) not in _resume.UPLOAD_GONE
     except Exception:
         return True
     return True
