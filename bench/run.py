@@ -649,13 +649,21 @@ def ratio(numerator: float, denominator: float) -> str:
 
 
 def render_table(rows: Sequence[Row], rst: bool) -> str:
-    """A plain table, or a reStructuredText simple table; numbers right-aligned."""
-    table = [HEADER, *(row.cells() for row in rows)]
-    widths = [max(len(line[n]) for line in table) for n in range(len(HEADER))]
+    """The workloads' table (see aligned_table)."""
+    return aligned_table(HEADER, [row.cells() for row in rows], rst)
+
+
+def aligned_table(
+    header: Sequence[str], rows: Sequence[Sequence[str]], rst: bool, text_columns: int = 1
+) -> str:
+    """A plain table, or a reStructuredText simple table; the first
+    text_columns left-aligned, the numbers after them right-aligned."""
+    table = [list(header), *(list(row) for row in rows)]
+    widths = [max(len(line[n]) for line in table) for n in range(len(header))]
 
     def line(cells: Sequence[str]) -> str:
         padded = [
-            cell.ljust(width) if n == 0 else cell.rjust(width)
+            cell.ljust(width) if n < text_columns else cell.rjust(width)
             for n, (cell, width) in enumerate(zip(cells, widths, strict=True))
         ]
         return "  ".join(padded).rstrip()
@@ -663,8 +671,8 @@ def render_table(rows: Sequence[Row], rst: bool) -> str:
     rule = "  ".join(("=" if rst else "-") * width for width in widths)
     body = [line(cells) for cells in table[1:]]
     if rst:
-        return "\n".join([rule, line(HEADER), rule, *body, rule])
-    return "\n".join([line(HEADER), rule, *body])
+        return "\n".join([rule, line(header), rule, *body, rule])
+    return "\n".join([line(header), rule, *body])
 
 
 def cpu_model() -> str:

@@ -579,22 +579,8 @@ def median(samples: Sequence[Mapping[str, Any]], field: str) -> float:
 
 
 def render(header: Sequence[str], rows: Sequence[Sequence[str]], rst: bool) -> str:
-    """A plain table, or a reStructuredText simple table; numbers right-aligned."""
-    table = [list(header), *(list(row) for row in rows)]
-    widths = [max(len(line[n]) for line in table) for n in range(len(header))]
-
-    def line(cells: Sequence[str]) -> str:
-        padded = [
-            cell.ljust(width) if n < 2 else cell.rjust(width)
-            for n, (cell, width) in enumerate(zip(cells, widths, strict=True))
-        ]
-        return "  ".join(padded).rstrip()
-
-    rule = "  ".join(("=" if rst else "-") * width for width in widths)
-    body = [line(cells) for cells in table[1:]]
-    if rst:
-        return "\n".join([rule, line(header), rule, *body, rule])
-    return "\n".join([line(header), rule, *body])
+    """A table of workloads and tools (two text columns), as run.py prints one."""
+    return run.aligned_table(header, rows, rst, text_columns=2)
 
 
 def upload_table(samples: Samples, names: Sequence[str], sizes: Sizes, rst: bool) -> str:

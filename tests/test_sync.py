@@ -461,12 +461,8 @@ def test_a_missing_bucket_is_not_found(clerk: ObjectClerk, tree: Path) -> None:
 # -- small uploads verified by listing ---------------------------------------------
 
 
-def test_small_uploads_are_verified_by_a_listing_not_a_head_each(
-    clerk: ObjectClerk, s3: Any, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    files = {f"night/frame {n:02d}.fits": os.urandom(2000 + n) for n in range(20)}
-    root = make_tree(tmp_path / "small", files)
-    requests = inject(clerk)
+def count_batches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A list that grows by one for each batch the sync runs."""
     batches: list[int] = []
     real_run_batch = _sync_run.run_batch
 
@@ -475,6 +471,16 @@ def test_small_uploads_are_verified_by_a_listing_not_a_head_each(
         return real_run_batch(*args, **kwargs)
 
     monkeypatch.setattr(_sync_run, "run_batch", counting_run_batch)
+    return batches
+
+
+def test_small_uploads_are_verified_by_a_listing_not_a_head_each(
+    clerk: ObjectClerk, s3: Any, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = {f"night/frame {n:02d}.fits": os.urandom(2000 + n) for n in range(20)}
+    root = make_tree(tmp_path / "small", files)
+    requests = inject(clerk)
+    batches = count_batches(monkeypatch)
     confirming: list[int] = []
     clerk._s3.raw.meta.events.register(
         "provide-client-params.s3.ListObjectsV2",
@@ -505,14 +511,7 @@ def test_a_batch_listing_asks_for_its_own_keys_first_then_pages_past_others(
     between = [f"set/f{n:02d}-{m:02d}" for n in range(12) for m in range(10)]
     for key in between:
         s3.put_object(Bucket=bucket, Key=key, Body=b"not in the source")
-    batches: list[int] = []
-    real_run_batch = _sync_run.run_batch
-
-    def counting_run_batch(*args: Any, **kwargs: Any) -> Any:
-        batches.append(1)
-        return real_run_batch(*args, **kwargs)
-
-    monkeypatch.setattr(_sync_run, "run_batch", counting_run_batch)
+    batches = count_batches(monkeypatch)
     asked: list[int | None] = []
     clerk._s3.raw.meta.events.register(
         "provide-client-params.s3.ListObjectsV2",
