@@ -35,6 +35,22 @@ class Endpoint:
         return f"{'https' if self.use_ssl else 'http'}://{self.host}:{self.port}"
 
 
+def child_environment(endpoint: Endpoint, **extra: str) -> dict[str, str]:
+    """The environment of a child process that makes its own clerk for
+    endpoint (HOST, PORT, ACCESS_KEY, SECRET_KEY, USE_SSL), with parts of
+    the tests' size."""
+    return {
+        **os.environ,
+        "HOST": endpoint.host,
+        "PORT": str(endpoint.port),
+        "ACCESS_KEY": endpoint.access_key,
+        "SECRET_KEY": endpoint.secret_key,
+        "USE_SSL": "1" if endpoint.use_ssl else "0",
+        "MULTIPART_THRESHOLD": str(TEST_THRESHOLD),
+        **extra,
+    }
+
+
 def _live_endpoint() -> Endpoint | None:
     names = ("HOST", "PORT", "ACCESS_KEY", "SECRET_KEY")
     if not all(os.environ.get(name) for name in names):

@@ -25,7 +25,7 @@ from object_clerk import (
     _partial,
 )
 from object_clerk._checksum import Etag
-from tests.conftest import TEST_THRESHOLD, Endpoint, MiB
+from tests.conftest import TEST_THRESHOLD, Endpoint, MiB, child_environment
 from tests.faults import inject
 
 CHUNK = MiB
@@ -361,16 +361,7 @@ def test_a_download_killed_part_way_fetches_only_the_missing_bytes(
     data = os.urandom(CRASH_SIZE)
     clerk.upload_object(data, bucket, "k")
     target = tmp_path / "f"
-    env = {
-        **os.environ,
-        **ENV,
-        "HOST": endpoint.host,
-        "PORT": str(endpoint.port),
-        "ACCESS_KEY": endpoint.access_key,
-        "SECRET_KEY": endpoint.secret_key,
-        "USE_SSL": "1" if endpoint.use_ssl else "0",
-        "MULTIPART_THRESHOLD": str(TEST_THRESHOLD),
-    }
+    env = child_environment(endpoint, **ENV)
     child = subprocess.run(  # killed and reaped on timeout
         [sys.executable, "-c", CHILD, bucket, "k", str(target), str(KILL_AFTER)],
         capture_output=True,

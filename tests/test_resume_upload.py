@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from object_clerk import ObjectClerk, ObjectClerkServerInternalException
-from tests.conftest import TEST_THRESHOLD, Endpoint, stored_bytes
+from tests.conftest import TEST_THRESHOLD, Endpoint, child_environment, stored_bytes
 from tests.faults import inject
 
 PARTS = 6
@@ -53,15 +53,7 @@ CRASHING_CHILD = textwrap.dedent(
 
 
 def crash_after(endpoint: Endpoint, path: Path, bucket: str, key: str, parts: int) -> None:
-    env = {
-        **os.environ,
-        "HOST": endpoint.host,
-        "PORT": str(endpoint.port),
-        "ACCESS_KEY": endpoint.access_key,
-        "SECRET_KEY": endpoint.secret_key,
-        "USE_SSL": "1" if endpoint.use_ssl else "0",
-        "MULTIPART_THRESHOLD": str(TEST_THRESHOLD),
-    }
+    env = child_environment(endpoint)
     child = subprocess.run(
         [sys.executable, "-c", CRASHING_CHILD, str(path), bucket, key, str(parts)],
         env=env,
