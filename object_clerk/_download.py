@@ -24,6 +24,7 @@ sink, have been fed into the same hashes.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import io
@@ -33,6 +34,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from boto3.s3.transfer import TransferConfig
@@ -44,6 +46,7 @@ from object_clerk._client import RetryingClient
 from object_clerk._layout import part_count
 from object_clerk._progress import Progress
 from object_clerk._verify import PRECONDITION_FAILED, Mismatch, StoredObject, error_code
+from object_clerk.exceptions import ObjectSaveException, ObjectVerificationException
 
 Range = tuple[int, int]  # [start, end)
 
@@ -158,9 +161,10 @@ class FileSink:
     def __init__(self, fd: int, size: int) -> None:
         self._fd = fd
         self._size = size
-        os.ftruncate(fd, size)
 
     def begin(self, stored: StoredObject) -> int:
+        # Here, not when made: fetch has checked the size by now.
+        os.ftruncate(self._fd, self._size)
         return 0
 
     def into(self, offset: int, size: int) -> None:
@@ -182,6 +186,38 @@ def write_at(fd: int, offset: int, data: Buffer) -> None:
     while view:
         written = os.pwrite(fd, view, offset)
         view, offset = view[written:], offset + written
+
+
+def named(path: Path, opened: os.stat_result) -> os.stat_result | None:
+    """path's own status (a link not followed) if path is the file whose
+    fstat is opened, else None: another process may have swapped the name
+    for a link or another file since the file was made. While that file
+    is open its inode cannot be reused, so a match is no coincidence."""
+    try:
+        found = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    return found if os.path.samestat(found, opened) else None
+
+
+def replace_own(fd: int, path: Path, target: Path) -> None:
+    """Rename path onto target, only while path still names the open file
+    fd (see named): the rename moves a name, and after a swap it would
+    put another file, or a link to one, at the target. A link at the target
+    itself is replaced, never written through."""
+    if named(path, os.fstat(fd)) is None:
+        raise ObjectSaveException(
+            f"{str(path)!r} no longer names the file the download wrote (it was replaced or "
+            f"removed meanwhile): nothing was renamed onto {str(target)!r}"
+        )
+    os.replace(path, target)
+
+
+def unlink_own(path: Path, created: os.stat_result) -> None:
+    """Remove path if it is still the file created (else it is not ours)."""
+    if named(path, created) is not None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
 
 
 def read_at(fd: int, start: int, end: int) -> Iterator[bytes]:
@@ -255,6 +291,11 @@ def fetch(
     what arrived: with the object's parts as the spans hashed if it is a
     multipart object whose part size is part_size, as one span if it is a
     single-part one; else (or when not hashed) None."""
+    if stored.size < 0:  # nothing could be planned, held or checked for it
+        raise ObjectVerificationException(
+            f"{stored.name}: the store answered with a negative Content-Length "
+            f"({stored.size}): it cannot be fetched or verified"
+        )
     span: int | None = None
     if hashed and stored.etag.parts is None:
         span = max(stored.size, 1)

@@ -22,6 +22,14 @@ first byte; only a verified file is ever renamed onto the target.
 While a download writes a partial file it holds an exclusive lock on it
 (flock, where the system has it): a second download of the same object to
 the same target fails at once instead of writing into the same file.
+
+A partial file is only ever the user's own regular file with no other
+name, made by a download (exclusively, never through a link): anything
+else found under its name (a symbolic link, a FIFO, another user's file, a
+hard link to some other file) could turn the download's writes, truncation
+and rename against another file, so its name is removed, never what it
+leads to, and a new partial file made. The rename onto the target happens
+only while the name still is the file written (see _download.replace_own).
 """
 
 from __future__ import annotations
@@ -31,14 +39,19 @@ import hashlib
 import logging
 import os
 import re
+import stat
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from object_clerk._checksum import Buffer, Etag
-from object_clerk._download import read_at, write_at
+from object_clerk._download import named, read_at, replace_own, unlink_own, write_at
 from object_clerk._verify import StoredObject
-from object_clerk.exceptions import ObjectClerkException, ObjectVerificationException
+from object_clerk.exceptions import (
+    ObjectClerkException,
+    ObjectSaveException,
+    ObjectVerificationException,
+)
 
 try:
     import fcntl
@@ -56,6 +69,11 @@ SUFFIX = ".partial"
 NAME_BYTES = 200
 TAG_CHARS = 16
 _HEX = re.compile(r"[0-9a-f]+")
+# A partial file is opened without following a link, and without blocking
+# on a FIFO planted under its name.
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_OPEN = os.O_RDWR | getattr(os, "O_CLOEXEC", 0) | _NOFOLLOW
 
 Fetch = Callable[[Callable[[int], "PartialFile"]], "PartialFile"]
 
@@ -107,6 +125,7 @@ class PartialFile:
         self._target = target
         self._size = size
         self._fd = -1
+        self._opened: os.stat_result | None = None  # the file, as it was opened
         self.path: Path | None = None
         self.held = 0  # bytes found in the file when the fetch began
         self.end = 0  # bytes in the file now
@@ -120,7 +139,8 @@ class PartialFile:
                 _remove_unless_in_use(other)
         self._fd = _open_locked(path)
         self.path = path
-        length = os.fstat(self._fd).st_size
+        self._opened = os.fstat(self._fd)
+        length = self._opened.st_size
         if length > self._size:  # not a prefix of this object: start again
             os.ftruncate(self._fd, 0)
             length = 0
@@ -168,9 +188,17 @@ class PartialFile:
             self.remove()
             raise self._flush_error
         os.fsync(self._fd)
-        os.chmod(self.path, mode)
-        os.replace(self.path, self._target)
+        os.fchmod(self._fd, mode)
+        replace_own(self._fd, self.path, self._target)
         self.close()
+
+    def on_disk(self) -> int | None:
+        """The bytes the partial file holds (what a later call continues
+        after), if its name still is this file; else None."""
+        if self.path is None or self._opened is None:
+            return None
+        found = named(self.path, self._opened)
+        return None if found is None else found.st_size
 
     def _flush_held(self) -> None:
         try:
@@ -190,10 +218,9 @@ class PartialFile:
             self._fd = -1
 
     def remove(self) -> None:
+        if self.path is not None and self._opened is not None:
+            unlink_own(self.path, self._opened)  # while open: see _download.named
         self.close()
-        if self.path is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.path)
 
 
 class Download:
@@ -248,10 +275,13 @@ class Download:
     def kept(self) -> str | None:
         """What the caller is told of a partial file left for a later call."""
         sink = self._sinks[-1] if self._sinks else None
-        if sink is None or sink.path is None or not sink.path.exists():
+        held = sink.on_disk() if sink is not None else None
+        if sink is None or held is None:
             return None
+        # What is on the disk, not what the fetch counted: a write cut short
+        # (a full disk) leaves more bytes than the last whole one ended at.
         return (
-            f"the partial file {str(sink.path)!r} was kept with {sink.end} of {sink._size} "
+            f"the partial file {str(sink.path)!r} was kept with {held} of {sink._size} "
             "bytes: download_object with resume=True continues it"
         )
 
@@ -275,19 +305,19 @@ def _open_locked(path: Path) -> int:
     The lock is taken on the file at path only: one just renamed onto its
     target or removed by the download that held it is opened afresh."""
     for _ in range(10):
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+        fd = _open_own(path)
+        if fd is None:
+            continue
         try:
             if fcntl is not None:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            if os.path.samestat(os.fstat(fd), os.stat(path)):
+            if named(path, os.fstat(fd)) is not None:
                 return fd
         except BlockingIOError:
             os.close(fd)
             raise ObjectClerkException(
                 f"{str(path)!r} is being written by another download of the same object"
             ) from None
-        except FileNotFoundError:
-            pass
         except BaseException:
             os.close(fd)
             raise
@@ -295,18 +325,101 @@ def _open_locked(path: Path) -> int:
     raise ObjectClerkException(f"{str(path)!r} keeps being replaced while it is opened")
 
 
-def _remove_unless_in_use(path: Path) -> None:
-    """Remove a partial file of another version, unless a download holds it."""
+def _open_own(path: Path) -> int | None:
+    """The partial file at path, opened: the user's own regular file found
+    there, or a new one made exclusively. Anything else under the name is
+    discarded (see the module's docstring) and None returned: the caller
+    tries again. A directory there is refused."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(path, _OPEN | _NONBLOCK)
     except FileNotFoundError:
+        try:
+            return os.open(path, _OPEN | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # made meanwhile: opened on the next turn
+            return None
+    except OSError:
+        # A link (O_NOFOLLOW), a socket, a directory, or a file that cannot
+        # be opened: which one, its own status tells.
+        found = _lstat(path)
+        if found is None:
+            return None
+        if stat.S_ISDIR(found.st_mode):
+            raise ObjectSaveException(
+                f"{str(path)!r}, where this download keeps its partial file, is a directory: "
+                "it was left in place and nothing was downloaded"
+            ) from None
+        if _not_own_file(found) is None:
+            raise  # the user's own partial file, failing to open: that error
+        _discard(path, found)
+        return None
+    found = os.fstat(fd)
+    if _not_own_file(found) is None:
+        if _NONBLOCK:
+            os.set_blocking(fd, True)
+        return fd
+    os.close(fd)
+    _discard(path, found)
+    return None
+
+
+def _not_own_file(found: os.stat_result) -> str | None:
+    """Why a file of this status cannot be a partial file of this user's
+    download; None if it can."""
+    if stat.S_ISLNK(found.st_mode):
+        return "a symbolic link"
+    if not stat.S_ISREG(found.st_mode):
+        return "not a regular file"
+    geteuid = getattr(os, "geteuid", None)
+    if geteuid is not None and found.st_uid != geteuid():
+        return f"owned by user {found.st_uid}"
+    if found.st_nlink != 1:
+        return "a file with other names (hard links)"
+    return None
+
+
+def _discard(path: Path, found: os.stat_result) -> None:
+    """Remove the name path, found to be no partial file: a link is removed
+    itself, and a file with other names keeps them. A directory is left."""
+    if stat.S_ISDIR(found.st_mode):
+        return
+    logger.warning(
+        "%s is %s, not a partial file of this download: its name was removed",
+        path,
+        _not_own_file(found),
+    )
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def _lstat(path: Path) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except FileNotFoundError:
+        return None
+
+
+def _remove_unless_in_use(path: Path) -> None:
+    """Remove a partial file of another version, unless a download holds it.
+    Anything else under such a name is discarded, never followed."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | _NOFOLLOW | _NONBLOCK)
+    except FileNotFoundError:
+        return
+    except OSError:
+        found = _lstat(path)
+        if found is not None and _not_own_file(found) is not None:
+            _discard(path, found)
+        return
+    found = os.fstat(fd)
+    if _not_own_file(found) is not None:
+        os.close(fd)
+        _discard(path, found)
         return
     try:
         if fcntl is not None:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         logger.info("removing %s, the partial file of another version of the object", path)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+        unlink_own(path, found)
     except BlockingIOError:
         pass
     finally:

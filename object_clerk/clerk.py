@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -204,9 +204,12 @@ class ObjectClerk:
                 )
             return
         with translated_errors(what):
-            fd, partial = tempfile.mkstemp(  # a name short enough for any target's
+            # Made exclusively, never through a link (O_EXCL|O_NOFOLLOW), mode 0600;
+            # a name short enough for any target's.
+            fd, name = tempfile.mkstemp(
                 dir=target.parent, prefix=f".{target.name[:200]}.", suffix=".part"
             )
+            partial, created = Path(name), os.fstat(fd)
             try:
                 with os.fdopen(fd, "r+b") as file:
                     self._fetch(
@@ -218,11 +221,12 @@ class ObjectClerk:
                     )
                     file.flush()
                     os.fsync(file.fileno())
-                    os.chmod(partial, _new_file_mode(target))
-                os.replace(partial, target)
+                    # On the descriptor, and renamed while it is open: the name
+                    # may have been swapped meanwhile (see _download.replace_own).
+                    os.fchmod(file.fileno(), _new_file_mode(target))
+                    _download.replace_own(file.fileno(), partial, target)
             except BaseException:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(partial)
+                _download.unlink_own(partial, created)
                 raise
 
     def _fetch(
@@ -779,10 +783,15 @@ def _source_changed(
 
 
 def _new_file_mode(target: Path) -> int:
-    """The mode of the file replaced, or of a new file under this process's
-    umask (read from /proc where it can be, without changing it)."""
+    """The permission bits of the regular file replaced, else those of a new
+    file under this process's umask (read from /proc where it can be,
+    without changing it). The target is never followed: a link there is
+    replaced, and lends no mode. Set-id and sticky bits are never kept: the
+    content is the store's, not what they were given to."""
     try:
-        return target.stat().st_mode & 0o7777
+        found = os.lstat(target)
+        if stat.S_ISREG(found.st_mode):
+            return found.st_mode & 0o777
     except FileNotFoundError:
         pass
     try:

@@ -5,6 +5,7 @@ target."""
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import signal
@@ -22,6 +23,7 @@ from object_clerk import (
     ObjectClerkConnectionException,
     ObjectClerkException,
     ObjectSaveException,
+    ObjectVerificationException,
     _partial,
 )
 from object_clerk._checksum import Etag
@@ -288,6 +290,52 @@ def test_without_resume_a_failure_leaves_nothing_and_partial_files_are_not_used(
     assert gets.ranges == [None]  # the whole object: resume=False reads no partial file
     assert target.read_bytes() == DATA
     assert partial.read_bytes() == held  # nor removes one
+
+
+def test_a_full_disk_reports_the_bytes_really_kept_and_the_next_call_continues_them(
+    make_clerk: Callable[..., ObjectClerk],
+    bucket: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The disk fills in the middle of a write: the bytes written before it
+    did are on the disk, and the message counts them, as the next call does."""
+    clerk = make_clerk(env=ENV)
+    clerk.upload_object(DATA, bucket, "k")
+    target = tmp_path / "f"
+    room = 3 * CHUNK + 12345  # within a write: it is cut short
+    write = os.pwrite
+
+    def full_disk(fd: int, data: Any, offset: int) -> int:
+        if offset >= room:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write(fd, memoryview(data)[: room - offset], offset)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "pwrite", full_disk)
+        with pytest.raises(ObjectSaveException, match="No space left") as failure:
+            clerk.download_object(bucket, "k", target, resume=True)
+    partial = the_partial(tmp_path)
+    assert partial.read_bytes() == DATA[:room]
+    assert f"kept with {room} of {len(DATA)} bytes" in str(failure.value)
+
+    gets = Gets(clerk)
+    clerk.download_object(bucket, "k", target, resume=True)
+    assert gets.ranges[0] == f"bytes={room}-{len(DATA) - 1}"
+    assert target.read_bytes() == DATA
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("resume", [True, False], ids=["resumable", "temporary"])
+def test_a_negative_content_length_is_refused_and_nothing_is_left(
+    clerk: ObjectClerk, s3: Any, bucket: str, tmp_path: Path, resume: bool
+) -> None:
+    s3.put_object(Bucket=bucket, Key="k", Body=b"small object")
+    inject(clerk).rewrite("HeadObject", "ContentLength", -5)  # type: ignore[arg-type]
+    target = tmp_path / "f"
+    with pytest.raises(ObjectVerificationException, match=r"negative Content-Length \(-5\)"):
+        clerk.download_object(bucket, "k", target, resume=resume)
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.skipif(_partial.fcntl is None, reason="no flock on this system")
