@@ -9,7 +9,9 @@ the transfers under way, whatever the size of the tree.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
 import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
@@ -223,6 +225,38 @@ def local_path(root: Path, key: str) -> Path:
     return root.joinpath(*segments)
 
 
+def local_file(root: Path, key: str, make: bool = True) -> Path:
+    """The file under root that key names (see local_path), for a download
+    or a deletion: each directory on the way is found to be a directory
+    itself, not a symbolic link, which would lead the write out of root
+    (the walk does not follow one either, so the file would look absent on
+    every run); with make, a missing one is made. Such a key is refused
+    with the reason."""
+    path = local_path(root, key)
+    directory = root
+    if make:
+        root.mkdir(parents=True, exist_ok=True)  # the root is the caller's own: followed
+    for name in key.split("/")[:-1]:
+        directory = directory / name
+        if make:
+            with contextlib.suppress(FileExistsError):
+                directory.mkdir()
+        try:
+            found = os.lstat(directory)
+        except FileNotFoundError:
+            return path  # nothing beyond it: no link to follow
+        if stat.S_ISLNK(found.st_mode):
+            raise ObjectSaveException(
+                f"the key {key!r} leads through {str(directory)!r}, a symbolic link: "
+                f"it is not followed out of {str(root)!r}"
+            )
+        if not stat.S_ISDIR(found.st_mode):
+            raise ObjectSaveException(
+                f"the key {key!r} leads through {str(directory)!r}, which is not a directory"
+            )
+    return path
+
+
 def compare(clerk: ObjectClerk, job: Job, step: Step) -> Verdict:
     """Compare the content of a step's two entries (of the same size)."""
     src, dst = job.source, job.destination
@@ -260,10 +294,10 @@ def transfer(clerk: ObjectClerk, job: Job, key: str, callback: ProgressCallback 
                 return
         clerk.upload_object(path, dst.bucket, dst.object_key(key), callback=callback)
     elif isinstance(src, StorePrefix) and isinstance(dst, LocalTree):
-        path = local_path(dst.root, key)
+        # A dry run refuses what the download would, making nothing.
+        path = local_file(dst.root, key, make=not job.dry_run)
         if job.dry_run:
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
         clerk.download_object(src.bucket, src.object_key(key), path, callback=callback)
     else:
         assert isinstance(src, StorePrefix) and isinstance(dst, StorePrefix)
@@ -276,7 +310,7 @@ def transfer(clerk: ObjectClerk, job: Job, key: str, callback: ProgressCallback 
 
 def delete(clerk: ObjectClerk, destination: Location, key: str) -> None:
     if isinstance(destination, LocalTree):
-        local_path(destination.root, key).unlink(missing_ok=True)
+        local_file(destination.root, key, make=False).unlink(missing_ok=True)
     else:
         clerk.delete_object(destination.bucket, destination.object_key(key))
 

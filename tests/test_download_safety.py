@@ -260,3 +260,72 @@ def test_a_replaced_targets_set_id_bits_are_never_kept(
     clerk.download_object(bucket, "k", target, resume=resume)
     assert target.read_bytes() == DATA
     assert stat.S_IMODE(target.lstat().st_mode) == mode & 0o777
+
+
+# -- sync into a tree holding a link to a directory outside it ----------------------
+
+
+def test_sync_never_writes_through_a_linked_directory_of_the_destination(
+    clerk: ObjectClerk, s3: Any, bucket: str, here: Path, outside: Path
+) -> None:
+    s3.put_object(Bucket=bucket, Key="sub/in.txt", Body=b"object bytes")
+    s3.put_object(Bucket=bucket, Key="top.txt", Body=b"top")
+    s3.put_object(Bucket=bucket, Key="deep/er/in.txt", Body=b"deep")
+    other = Kept(outside / "other", SECRET)
+    (here / "sub").symlink_to(outside, target_is_directory=True)
+
+    for _ in range(2):  # the linked directory is never walked: each run tries again
+        report = clerk.sync(f"s3://{bucket}/", here)
+        assert not report.ok
+        [failure] = report.failures
+        assert failure.key == "sub/in.txt"
+        assert isinstance(failure.error, ObjectSaveException)
+        message = str(failure.error)
+        assert "sub" in message and "symbolic link" in message
+        assert report.to_dict()["totals"]["failed"] == 1
+        assert names(outside) == ["other"]
+        other.assert_untouched()
+        assert (here / "top.txt").read_bytes() == b"top"
+        assert (here / "deep" / "er" / "in.txt").read_bytes() == b"deep"
+        assert (here / "sub").is_symlink()
+
+
+def test_sync_never_makes_directories_through_a_link(
+    clerk: ObjectClerk, s3: Any, bucket: str, here: Path, outside: Path
+) -> None:
+    s3.put_object(Bucket=bucket, Key="sub/new/in.txt", Body=b"object bytes")
+    (here / "sub").symlink_to(outside, target_is_directory=True)
+
+    report = clerk.sync(f"s3://{bucket}/", here)
+    [failure] = report.failures
+    assert failure.key == "sub/new/in.txt"
+    assert isinstance(failure.error, ObjectSaveException)
+    assert "symbolic link" in str(failure.error)
+    assert names(outside) == []
+
+
+def test_sync_reports_a_file_where_a_directory_is_needed(
+    clerk: ObjectClerk, s3: Any, bucket: str, here: Path
+) -> None:
+    s3.put_object(Bucket=bucket, Key="sub/in.txt", Body=b"object bytes")
+    (here / "sub").write_bytes(b"a file")
+    report = clerk.sync(f"s3://{bucket}/", here)
+    [failure] = report.failures
+    assert failure.key == "sub/in.txt"
+    assert isinstance(failure.error, ObjectSaveException)
+    assert "not a directory" in str(failure.error)
+    assert (here / "sub").read_bytes() == b"a file"
+
+
+def test_a_dry_run_reports_what_a_linked_directory_would_refuse(
+    clerk: ObjectClerk, s3: Any, bucket: str, here: Path, outside: Path
+) -> None:
+    s3.put_object(Bucket=bucket, Key="sub/in.txt", Body=b"object bytes")
+    s3.put_object(Bucket=bucket, Key="new/in.txt", Body=b"object bytes")
+    (here / "sub").symlink_to(outside, target_is_directory=True)
+    report = clerk.sync(f"s3://{bucket}/", here, dry_run=True)
+    [failure] = report.failures
+    assert failure.key == "sub/in.txt"
+    assert "symbolic link" in str(failure.error)
+    assert names(here) == ["sub"], "a dry run makes no directory"
+    assert names(outside) == []
