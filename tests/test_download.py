@@ -118,6 +118,15 @@ def test_a_missing_directory_is_an_object_clerk_exception(
         clerk.download_object(bucket, "k", tmp_path / "no-such-dir" / "f")
 
 
+def test_a_negative_content_length_is_refused_by_get_object(
+    clerk: ObjectClerk, s3: Any, bucket: str
+) -> None:
+    s3.put_object(Bucket=bucket, Key="k", Body=b"small object")
+    inject(clerk).rewrite("HeadObject", "ContentLength", -5)  # type: ignore[arg-type]
+    with pytest.raises(ObjectVerificationException, match=r"negative Content-Length \(-5\)"):
+        clerk.get_object(bucket, "k")
+
+
 class GetRanges:
     """The Range header of each GetObject the clerk sends (None: no Range)."""
 

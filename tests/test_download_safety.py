@@ -19,6 +19,7 @@ import pytest
 
 from object_clerk import ObjectClerk, ObjectSaveException, _partial
 from object_clerk._checksum import Etag
+from tests.test_download import GetRanges
 
 DATA = os.urandom(300 * 1024)
 SECRET = b"the user's own file, not to be touched\n"
@@ -94,17 +95,6 @@ def test_a_link_planted_at_the_partial_name_is_discarded_not_followed(
     assert names(outside) == ["other"]
 
 
-def get_ranges(clerk: ObjectClerk) -> list[str | None]:
-    """The Range header (None: none) of each GetObject the clerk sends."""
-    ranges: list[str | None] = []
-
-    def before(params: dict[str, Any], **kwargs: Any) -> None:
-        ranges.append(params["headers"].get("Range"))
-
-    clerk._s3.raw.meta.events.register("before-call.s3.GetObject", before)
-    return ranges
-
-
 @pytest.mark.parametrize("kind", ["hard-link", "fifo", "other-owner"])
 def test_a_partial_file_that_is_not_the_users_own_regular_file_is_discarded(
     clerk: ObjectClerk, s3: Any, bucket: str, here: Path, outside: Path, kind: str
@@ -126,10 +116,10 @@ def test_a_partial_file_that_is_not_the_users_own_regular_file_is_discarded(
         partial.write_bytes(DATA[:100])
         os.chown(partial, 12345, 12345)
 
-    ranges = get_ranges(clerk)
+    gets = GetRanges(clerk)
     clerk.download_object(bucket, "k", target, resume=True)
     other.assert_untouched()
-    assert ranges == [None], "fetched whole: nothing planted was continued"
+    assert gets.ranges == [None], "fetched whole: nothing planted was continued"
     assert target.read_bytes() == DATA
     assert names(here) == ["f"]
 
