@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
-from object_clerk import ObjectClerk, ObjectSaveException, _partial
+from object_clerk import ObjectClerk, ObjectSaveException, _partial, _sync_run
 from object_clerk._checksum import Etag
+from object_clerk._location import LocalTree
 from tests.test_download import GetRanges
 
 DATA = os.urandom(300 * 1024)
@@ -36,9 +37,11 @@ class Kept:
         self.mode = mode
 
     def assert_untouched(self) -> None:
+        """Its bytes and mode as they were, and nothing written beside it."""
         assert not self.path.is_symlink()
         assert self.path.read_bytes() == self.data
         assert stat.S_IMODE(self.path.lstat().st_mode) == self.mode
+        assert names(self.path.parent) == [self.path.name]
 
 
 def names(directory: Path) -> list[str]:
@@ -92,7 +95,6 @@ def test_a_link_planted_at_the_partial_name_is_discarded_not_followed(
     assert not target.is_symlink()
     assert target.read_bytes() == DATA
     assert names(here) == ["f"], "the planted link was removed, nothing else left"
-    assert names(outside) == ["other"]
 
 
 @pytest.mark.parametrize("kind", ["hard-link", "fifo", "other-owner"])
@@ -125,9 +127,10 @@ def test_a_partial_file_that_is_not_the_users_own_regular_file_is_discarded(
 
 
 def test_a_directory_at_the_partial_name_is_refused_and_left(
-    clerk: ObjectClerk, s3: Any, bucket: str, here: Path
+    clerk: ObjectClerk, s3: Any, bucket: str, here: Path, outside: Path
 ) -> None:
     s3.put_object(Bucket=bucket, Key="k", Body=DATA)
+    other = Kept(outside / "other", SECRET)
     target = here / "f"
     partial = _partial.partial_path(target, stored_etag(s3, bucket, "k"))
     partial.mkdir()
@@ -136,6 +139,7 @@ def test_a_directory_at_the_partial_name_is_refused_and_left(
         clerk.download_object(bucket, "k", target, resume=True)
     assert names(here) == [partial.name]
     assert (partial / "inside").read_bytes() == SECRET
+    other.assert_untouched()
 
 
 def test_another_versions_partial_name_planted_as_a_link_is_unlinked_only(
@@ -190,7 +194,6 @@ def test_a_temporary_file_swapped_for_a_link_is_never_renamed_onto_the_target(
     other.assert_untouched()
     assert not target.is_symlink()
     assert target.read_bytes() == b"precious"
-    assert names(outside) == ["other"]
 
 
 # -- the target name ---------------------------------------------------------------
@@ -229,19 +232,26 @@ def test_a_new_file_takes_the_umask_not_the_mode_of_a_linked_file(
 
 
 @pytest.mark.usefixtures("umask_077")
-def test_a_new_file_takes_the_umask(clerk: ObjectClerk, s3: Any, bucket: str, here: Path) -> None:
+@pytest.mark.parametrize("resume", [False, True], ids=["temporary", "resumable"])
+def test_a_new_file_takes_the_umask(
+    clerk: ObjectClerk, s3: Any, bucket: str, here: Path, outside: Path, resume: bool
+) -> None:
     s3.put_object(Bucket=bucket, Key="k", Body=DATA)
+    other = Kept(outside / "other", SECRET, mode=0o666)
     target = here / "f"
-    clerk.download_object(bucket, "k", target)
+    clerk.download_object(bucket, "k", target, resume=resume)
     assert stat.S_IMODE(target.lstat().st_mode) == 0o600
+    assert names(here) == ["f"]
+    other.assert_untouched()
 
 
 @pytest.mark.parametrize("resume", [False, True], ids=["temporary", "resumable"])
 @pytest.mark.parametrize("mode", [0o4755, 0o2750, 0o1644], ids=["setuid", "setgid", "sticky"])
 def test_a_replaced_targets_set_id_bits_are_never_kept(
-    clerk: ObjectClerk, s3: Any, bucket: str, here: Path, resume: bool, mode: int
+    clerk: ObjectClerk, s3: Any, bucket: str, here: Path, outside: Path, resume: bool, mode: int
 ) -> None:
     s3.put_object(Bucket=bucket, Key="k", Body=DATA)
+    other = Kept(outside / "other", SECRET)
     target = here / "f"
     target.write_bytes(b"a program")
     target.chmod(mode)
@@ -250,6 +260,8 @@ def test_a_replaced_targets_set_id_bits_are_never_kept(
     clerk.download_object(bucket, "k", target, resume=resume)
     assert target.read_bytes() == DATA
     assert stat.S_IMODE(target.lstat().st_mode) == mode & 0o777
+    assert names(here) == ["f"]
+    other.assert_untouched()
 
 
 # -- sync into a tree holding a link to a directory outside it ----------------------
@@ -273,7 +285,6 @@ def test_sync_never_writes_through_a_linked_directory_of_the_destination(
         message = str(failure.error)
         assert "sub" in message and "symbolic link" in message
         assert report.to_dict()["totals"]["failed"] == 1
-        assert names(outside) == ["other"]
         other.assert_untouched()
         assert (here / "top.txt").read_bytes() == b"top"
         assert (here / "deep" / "er" / "in.txt").read_bytes() == b"deep"
@@ -319,3 +330,28 @@ def test_a_dry_run_reports_what_a_linked_directory_would_refuse(
     assert "symbolic link" in str(failure.error)
     assert names(here) == ["sub"], "a dry run makes no directory"
     assert names(outside) == []
+
+
+def test_a_deletion_never_goes_through_a_linked_directory(
+    clerk: ObjectClerk, here: Path, outside: Path
+) -> None:
+    """The walk never yields such a key, but a directory swapped for a link
+    after the walk must not turn a deletion against the place it leads to."""
+    other = Kept(outside / "in.txt", SECRET)
+    (here / "sub").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(ObjectSaveException, match="symbolic link"):
+        _sync_run.delete(clerk, LocalTree(here), "sub/in.txt")
+    other.assert_untouched()
+
+
+def test_sync_replaces_a_linked_file_of_the_destination_never_writing_through_it(
+    clerk: ObjectClerk, s3: Any, bucket: str, here: Path, outside: Path
+) -> None:
+    s3.put_object(Bucket=bucket, Key="in.txt", Body=b"object bytes")
+    other = Kept(outside / "other", SECRET)
+    (here / "in.txt").symlink_to(other.path)
+    report = clerk.sync(f"s3://{bucket}/", here)
+    assert report.ok
+    assert not (here / "in.txt").is_symlink()
+    assert (here / "in.txt").read_bytes() == b"object bytes"
+    other.assert_untouched()
