@@ -190,7 +190,13 @@ class ObjectClerk:
         resume=True for the same version of the object continues after the
         bytes it holds, which are hashed again from the disk and verified
         with the rest. A partial file of another version is removed; held
-        bytes that fail verification are removed and fetched again."""
+        bytes that fail verification are removed and fetched again.
+
+        Nothing is written through a symbolic link: a link at path is
+        replaced itself, and one planted where the temporary or partial
+        file goes is never followed (see _partial). The new file keeps the
+        permission bits of a regular file it replaces, else takes the
+        umask's; never set-id or sticky bits."""
         target = Path(path)
         what = f"download_object {bucket}/{object_key} to {str(target)!r}"
         if resume:
