@@ -312,7 +312,14 @@ class ObjectClerk:
         replaced: the write is conditional (If-None-Match), and
         ObjectExistsException says the key exists, nothing of this upload
         kept. On a store that would ignore the condition ObjectSaveException
-        refuses before anything is sent."""
+        refuses before anything is sent.
+
+        A file that changes while it is read (size, times, inode, device) is
+        never stored as a mix of two versions: no body is sent and no upload
+        completed unless the file is as it was when the attempt began, and
+        a short read sends nothing. The key keeps what it held, the upload
+        is tried again (VERIFY_ATTEMPTS in all when verified), and then
+        ObjectSourceChangedException says so."""
         self._upload(
             object_data,
             bucket,
@@ -354,14 +361,14 @@ class ObjectClerk:
                 self._refuse_overwrite(bucket, object_key, "complete" if multipart else "put")
 
             def store() -> Etag:
+                # Each request that sends or completes what was read first
+                # proves the source unchanged since refresh (see _transfer):
+                # a changed source is refused before it is stored.
                 progress.restart()
-                before = source.fingerprint()
                 source.refresh()
                 sent = _transfer.upload(
                     self._s3, source, bucket, object_key, config, progress, headers, resume, options
                 )
-                if source.fingerprint() != before:
-                    raise _verify.Mismatch(f"{source.description} changed while it was uploaded")
                 what = f"upload of {source.description}"
                 if verify_checksum:
                     self._check_stored(bucket, object_key, sent, what)
@@ -369,6 +376,10 @@ class ObjectClerk:
                     self._check_checksum_kept(
                         _verify.head(self._s3, bucket, object_key), sent, what
                     )
+                # Changed after it was read whole: stored is one version of
+                # it, not the file as it is now, which the next attempt sends.
+                kept = "verified" if verify_checksum else "not verified"
+                source.ensure_unchanged(f"the store holds it as it was read ({kept})")
                 return sent.etag
 
             return self._verified(store) if verify_checksum else store()
