@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from object_clerk import ObjectClerk, ObjectSourceChangedException
+from object_clerk import ObjectClerk, ObjectSourceChangedException, cli
 from tests.conftest import TEST_THRESHOLD, MiB, stored_bytes
 from tests.faults import inject
 
@@ -207,3 +207,25 @@ def test_sync_reports_the_entry_failed_and_keeps_the_earlier_object(
     assert stored_bytes(s3, bucket, "data/frame.fits") == OLD
     assert isinstance(entry.error, ObjectSourceChangedException)
     assert incomplete(s3, bucket) == []
+
+
+def test_put_reports_the_size_stored(
+    one_part_at_a_time: ObjectClerk, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    """Measured at 20 MiB, truncated to 10 MiB while it is sent: the line
+    names what the store holds."""
+    clerk = one_part_at_a_time
+    path = tmp_path / "frame.fits"
+    path.write_bytes(os.urandom(SIZE))
+    shrink = [True]
+
+    def truncate() -> None:
+        if shrink:
+            shrink.clear()
+            os.truncate(path, 2 * TEST_THRESHOLD)
+
+    after_first_part_of_each_attempt(clerk, truncate)
+    printed = io.StringIO()
+    cli._upload(clerk, path, f"s3://{bucket}/k", cli.Output(False, False, printed))
+    assert len(stored_bytes(s3, bucket, "k")) == 2 * TEST_THRESHOLD
+    assert "(10.0 MiB), verified" in printed.getvalue()
