@@ -312,7 +312,8 @@ class ObjectClerk:
         replaced: the write is conditional (If-None-Match), and
         ObjectExistsException says the key exists, nothing of this upload
         kept. On a store that would ignore the condition ObjectSaveException
-        refuses before anything is sent.
+        refuses before anything is sent, as it does where the store would
+        not keep the full-object checksum asked for.
 
         A file that changes while it is read (size, times, inode, device) is
         never stored as a mix of two versions: no body is sent and no upload
@@ -366,6 +367,9 @@ class ObjectClerk:
                 # a changed source is refused before it is stored.
                 progress.restart()
                 source.refresh()
+                if algorithm:
+                    multipart = source.size >= config.multipart_threshold
+                    self._check_checksum_keepable(bucket, object_key, algorithm, multipart)
                 sent = _transfer.upload(
                     self._s3, source, bucket, object_key, config, progress, headers, resume, options
                 )
@@ -632,6 +636,22 @@ class ObjectClerk:
             return
         _refuse_unverifiable(stored, what)
         self._remove_damaged(stored, what, written.etag, written.answered_etag)
+
+    def _check_checksum_keepable(
+        self, bucket: str, key: str, algorithm: str, multipart: bool
+    ) -> None:
+        """Refuse, before anything is sent, an upload whose full-object
+        checksum the store would not keep: it would store the object without
+        it, replacing the key's object, and only then could that be seen."""
+        if not self._conditions.keeps_checksum(self._s3, bucket, algorithm, multipart):
+            kind = "multipart upload" if multipart else "PutObject"
+            raise ObjectSaveException(
+                f"upload_object {bucket}/{key}: the store did not keep its full-object "
+                f"{algorithm} checksum when asked to (a {kind} of a probe object, removed "
+                "again), so it would not keep this object's; nothing was sent, and the key "
+                "keeps what it held. Unset S3_CHECKSUM_ALGORITHM (or checksum_algorithm) "
+                "for this store"
+            )
 
     def _check_checksum_kept(
         self, stored: _verify.StoredObject, written: _transfer.Written, what: str

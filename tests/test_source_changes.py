@@ -9,14 +9,16 @@ from __future__ import annotations
 import io
 import os
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from object_clerk import ObjectClerk, ObjectSourceChangedException, cli
-from tests.conftest import TEST_THRESHOLD, MiB, stored_bytes
+from object_clerk import ObjectClerk, ObjectSaveException, ObjectSourceChangedException, cli
+from object_clerk._checksum import full_object_checksum
+from tests.conftest import TEST_THRESHOLD, MiB, stored_bytes, stored_keys
 from tests.faults import inject
 
 OLD = os.urandom(3 * MiB + 11)  # the good object the key holds before
@@ -229,3 +231,62 @@ def test_put_reports_the_size_stored(
     cli._upload(clerk, path, f"s3://{bucket}/k", cli.Output(False, False, printed))
     assert len(stored_bytes(s3, bucket, "k")) == 2 * TEST_THRESHOLD
     assert "(10.0 MiB), verified" in printed.getvalue()
+
+
+# -- full-object checksums the store would not keep ---------------------------------------
+
+
+def keeps(s3: Any, bucket: str, algorithm: str) -> bool:
+    """Whether the store keeps a checksum given with a PutObject (plain boto3)."""
+    key, member = f"detect-{uuid.uuid4().hex}", f"Checksum{algorithm}"
+    value = full_object_checksum(algorithm, [b"x"])
+    s3.put_object(Bucket=bucket, Key=key, Body=b"x", ChecksumAlgorithm=algorithm, **{member: value})
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+        return bool(head.get(member) == value)
+    finally:
+        s3.delete_object(Bucket=bucket, Key=key)
+
+
+@pytest.mark.parametrize("size", [1024, 2 * TEST_THRESHOLD + 5], ids=["single", "multipart"])
+def test_a_checksum_the_store_would_not_keep_is_refused_with_nothing_written(
+    make_clerk: Callable[..., ObjectClerk], s3: Any, bucket: str, size: int
+) -> None:
+    """As on Ceph RGW 16, which stores the object and drops the checksum."""
+    if keeps(s3, bucket, "CRC32C"):
+        pytest.skip("the store keeps full-object CRC32C checksums")
+    s3.put_object(Bucket=bucket, Key="k", Body=OLD)
+    clerk = make_clerk(checksum_algorithm="CRC32C")
+    faults = inject(clerk)
+    with pytest.raises(ObjectSaveException, match="S3_CHECKSUM_ALGORITHM") as raised:
+        clerk.upload_object(os.urandom(size), bucket, "k")
+    assert stored_bytes(s3, bucket, "k") == OLD
+    assert "did not keep its full-object CRC32C" in str(raised.value)
+    assert "nothing was sent" in str(raised.value)
+    assert stored_keys(s3, bucket) == ["k"]  # the probe object removed
+    assert incomplete(s3, bucket) == []
+    # The answer is kept: a second upload asks nothing of the store again.
+    before = sum(faults.sent.values())
+    with pytest.raises(ObjectSaveException, match="S3_CHECKSUM_ALGORITHM"):
+        clerk.upload_object(os.urandom(size), bucket, "k")
+    assert sum(faults.sent.values()) == before
+
+
+@pytest.mark.parametrize("size", [1024, 2 * TEST_THRESHOLD + 5], ids=["single", "multipart"])
+def test_where_the_store_keeps_checksums_the_probe_is_made_once(
+    make_clerk: Callable[..., ObjectClerk], s3: Any, bucket: str, size: int
+) -> None:
+    if not keeps(s3, bucket, "CRC32"):
+        pytest.skip("the store keeps no full-object CRC32 checksums")
+    clerk = make_clerk(checksum_algorithm="CRC32")
+    data = os.urandom(size)
+    clerk.upload_object(data, bucket, "k")
+    faults = inject(clerk)
+    clerk.upload_object(data, bucket, "k")
+    assert faults.sent["DeleteObject"] == 0  # no probe object made and removed again
+    assert stored_bytes(s3, bucket, "k") == data
+    assert stored_keys(s3, bucket) == ["k"]
+    # A checksum dropped by this write after the probe is still reported.
+    faults.rewrite("HeadObject", "ChecksumCRC32", "")
+    with pytest.raises(ObjectSaveException, match="did not keep its full-object CRC32 "):
+        clerk.upload_object(data, bucket, "k")
