@@ -17,6 +17,19 @@ costs, once per clerk and bucket, and only when a call needs to know:
   DeleteObject: 6;
 * ``delete``: PutObject, DeleteObject If-Match another ETag (must be 412),
   DeleteObject: 3.
+
+A full-object checksum (CRC64NVME, CRC32C, CRC32) is asked of the store in
+the same way, once per clerk, bucket, algorithm and kind of write, before
+an upload that asks for one: a store that does not know the checksum
+stores the object without it (Ceph RGW 16), which would replace the key's
+object before anyone could tell. Kept means a HEAD with ChecksumMode
+answers the value sent:
+
+* a single PutObject: PutObject with the checksum, HeadObject,
+  DeleteObject: 3;
+* a multipart upload: CreateMultipartUpload (FULL_OBJECT), UploadPart,
+  CompleteMultipartUpload with the checksum, HeadObject,
+  AbortMultipartUpload (of a failed probe), DeleteObject: 5 or 6.
 """
 
 from __future__ import annotations
@@ -28,6 +41,7 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
+from object_clerk._checksum import crc_of, encoded
 from object_clerk._client import RetryingClient
 from object_clerk._verify import PRECONDITION_FAILED, error_code
 
@@ -36,6 +50,7 @@ PROBE_PREFIX = ".object-clerk-probe-"
 # An ETag no object has: the condition of the delete probe.
 _NO_ETAG = '"00000000000000000000000000000000"'
 _REFUSED_STATUS = frozenset({401, 403})
+_PROBE_BODY = b"probe"
 
 
 class StoreConditions:
@@ -44,7 +59,7 @@ class StoreConditions:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._known: dict[tuple[str, Feature], bool] = {}
+        self._known: dict[tuple[str, str], bool] = {}
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (StoreConditions, ())
@@ -55,6 +70,20 @@ class StoreConditions:
             known = self._known.get((bucket, feature))
             if known is None:
                 known = self._known[(bucket, feature)] = _PROBES[feature](s3, bucket)
+            return known
+
+    def keeps_checksum(
+        self, s3: RetryingClient, bucket: str, algorithm: str, multipart: bool
+    ) -> bool:
+        """Whether bucket's store keeps a full-object checksum of algorithm
+        (one of _checksum.FULL_OBJECT_CRCS) written by a PutObject, or by a
+        multipart upload (probed once each)."""
+        kind = f"{algorithm} checksum {'complete' if multipart else 'put'}"
+        with self._lock:
+            known = self._known.get((bucket, kind))
+            if known is None:
+                probe = _probe_multipart_checksum if multipart else _probe_put_checksum
+                known = self._known[(bucket, kind)] = probe(s3, bucket, algorithm)
             return known
 
 
@@ -125,3 +154,77 @@ def _probe_delete(s3: RetryingClient, bucket: str) -> bool:
 
 
 _PROBES = {"put": _probe_put, "complete": _probe_complete, "delete": _probe_delete}
+
+
+def _probe_put_checksum(s3: RetryingClient, bucket: str, algorithm: str) -> bool:
+    key = _probe_key()
+    member, value = _checksum_of_probe(algorithm)
+    try:
+        try:
+            s3.put_object(
+                Bucket=bucket,
+                Key=key,
+                Body=_PROBE_BODY,
+                ChecksumAlgorithm=algorithm,
+                **{member: value},
+            )
+        except ClientError as error:
+            return _refused_checksum(error)
+        return _keeps(s3, bucket, key, member, value)
+    finally:
+        s3.delete_object(Bucket=bucket, Key=key)
+
+
+def _probe_multipart_checksum(s3: RetryingClient, bucket: str, algorithm: str) -> bool:
+    key = _probe_key()
+    member, value = _checksum_of_probe(algorithm)
+    try:
+        upload_id = None
+        try:
+            upload_id = s3.create_multipart_upload(
+                Bucket=bucket, Key=key, ChecksumAlgorithm=algorithm, ChecksumType="FULL_OBJECT"
+            )["UploadId"]
+            part = s3.upload_part(
+                Bucket=bucket,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=1,
+                Body=_PROBE_BODY,
+                ChecksumAlgorithm=algorithm,
+                **{member: value},
+            )
+            s3.complete_multipart_upload(
+                Bucket=bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"], member: value}]},
+                ChecksumType="FULL_OBJECT",
+                **{member: value},
+            )
+        except ClientError as error:
+            if upload_id is not None:
+                with contextlib.suppress(ClientError):
+                    s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+            return _refused_checksum(error)
+        return _keeps(s3, bucket, key, member, value)
+    finally:
+        s3.delete_object(Bucket=bucket, Key=key)
+
+
+def _checksum_of_probe(algorithm: str) -> tuple[str, str]:
+    """The request member and the value of the probe body's checksum."""
+    return f"Checksum{algorithm}", encoded(algorithm, crc_of(algorithm, _PROBE_BODY))
+
+
+def _keeps(s3: RetryingClient, bucket: str, key: str, member: str, value: str) -> bool:
+    head = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+    return head.get(member) == value
+
+
+def _refused_checksum(error: ClientError) -> bool:
+    """False for a store that refuses the checksum (400, 501): it keeps
+    none; a refused permission, or a store that kept failing, is raised."""
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+    if status in _REFUSED_STATUS or status >= 500:
+        raise error
+    return False

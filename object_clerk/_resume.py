@@ -26,6 +26,7 @@ from botocore.exceptions import ClientError
 from object_clerk._client import RetryingClient
 from object_clerk._errors import translate
 from object_clerk._progress import Progress
+from object_clerk._source import SourceChanged
 
 # Bytes hashed per read when checking a kept part against the local data.
 HASH_READ_SIZE = 1024 * 1024
@@ -291,9 +292,12 @@ def _md5(body: IO[bytes]) -> bytes:
 def _kept(
     error: Exception, key: str, upload_id: str, s3: RetryingClient, bucket: str
 ) -> BaseException:
-    """error, translated, saying what stays in the store for the next call."""
+    """error, translated, saying what stays in the store for the next call
+    (a source that changed too: the next call proves each part again)."""
     translated = translate(error, f"upload_object {bucket}/{key}")
-    if not isinstance(translated, Exception) or translated is error:
+    if not isinstance(translated, Exception) or (
+        translated is error and not isinstance(error, SourceChanged)
+    ):
         return error
     try:
         parts = sum(1 for _ in _stored_parts(s3, bucket, key, upload_id))

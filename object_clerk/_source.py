@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from object_clerk.exceptions import ObjectSaveException
+from object_clerk._verify import Mismatch
+from object_clerk.exceptions import ObjectSaveException, ObjectSourceChangedException
 
 UploadData = bytes | bytearray | memoryview | str | os.PathLike[str] | IO[bytes]
 
@@ -27,19 +28,33 @@ READ_SIZE = 8 * 1024 * 1024
 SPOOL_IN_MEMORY = 16 * 1024 * 1024
 
 
+# What a stat of a file source tells of its version (None: not a file).
+Fingerprint = tuple[int, ...] | None
+NOT_STORED = "nothing of what was read was stored: the key keeps what it held"
+
+
+class SourceChanged(Mismatch, ObjectSourceChangedException):
+    """The data changed while an upload read it: what was read may mix two
+    versions. A Mismatch, so that the clerk uploads it again (see
+    VERIFY_ATTEMPTS); an ObjectSourceChangedException to the caller."""
+
+
 @dataclass
 class UploadSource:
-    """size bytes, from filename or from fileobj at offset start."""
+    """size bytes, from filename or from fileobj at offset start; seen is
+    the file's fingerprint when the current attempt began (see refresh)."""
 
     size: int
     description: str
     filename: str | None = None
     fileobj: IO[bytes] | None = None
     start: int = 0
+    seen: Fingerprint = None
 
-    def fingerprint(self) -> tuple[int, ...] | None:
-        """Size, modification time and inode of a file source (None for
-        others): an upload that sees it change read a mix of two versions."""
+    def fingerprint(self) -> Fingerprint:
+        """Size, modification and change times, inode and device of a file
+        source (None for others): one stat, cheap enough to take before
+        every request that sends or completes what was read."""
         try:
             if self.filename is not None:
                 status = os.stat(self.filename)
@@ -49,11 +64,36 @@ class UploadSource:
                 return None
         except (OSError, ValueError):  # no real file behind the object
             return None
-        return (status.st_size, status.st_mtime_ns, status.st_ino)
+        return (
+            status.st_size,
+            status.st_mtime_ns,
+            status.st_ctime_ns,
+            status.st_ino,
+            status.st_dev,
+        )
+
+    def ensure_unchanged(self, outcome: str = NOT_STORED) -> None:
+        """Raise SourceChanged, saying outcome, when the file is no longer
+        as it was when the attempt began: then the bytes read since may be
+        a mix of two versions. A change finer than the file system's clock
+        (the same size and inode, rewritten within one tick) cannot be
+        seen."""
+        if self.fingerprint() != self.seen:
+            raise SourceChanged(f"{self.description} changed while it was uploaded; {outcome}")
+
+    def ended_early(self) -> SourceChanged:
+        """What a read that comes short of the size measured raises: the
+        source shrank, and a body shorter than its Content-Length must never
+        be sent (the store would wait for the rest until the read timed out)."""
+        return SourceChanged(
+            f"{self.description} ended early (it shrank) while it was uploaded; {NOT_STORED}"
+        )
 
     def refresh(self) -> None:
-        """Measure the source again before an attempt: a file that changed
-        since it was opened is uploaded whole, as it is now."""
+        """Measure the source again before an attempt, its fingerprint first
+        (a change in between shows as one): a file that changed since it was
+        opened is uploaded whole, as it is now."""
+        self.seen = self.fingerprint()
         if self.filename is not None:
             self.size = _file_source(Path(self.filename)).size
         elif self.fileobj is not None and not isinstance(self.fileobj, _MemoryReader):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from boto3.s3.transfer import TransferConfig
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, HTTPClientError
 from s3transfer import exceptions as s3transfer_errors
 from s3transfer.futures import NonThreadedExecutor
 from s3transfer.manager import TransferManager
@@ -37,7 +37,7 @@ from object_clerk._client import IN_ONE_WRITE, RetryingClient
 from object_clerk._headers import copied_headers
 from object_clerk._layout import upload_part_size
 from object_clerk._progress import Progress
-from object_clerk._source import UploadSource
+from object_clerk._source import SourceChanged, UploadSource
 from object_clerk._verify import PRECONDITION_FAILED, Mismatch, StoredObject, error_code
 from object_clerk.exceptions import ObjectExistsException
 
@@ -183,16 +183,19 @@ class _Window:
     """size bytes of the caller's file object from offset start, seekable
     within them and never closing the file (s3transfer closes the body of a
     PutObject when done, which would end the caller's file and every later
-    attempt): a request body that can be sent again."""
+    attempt): a request body that can be sent again. A read that comes
+    short raises the source's SourceChanged (see UploadSource.ended_early)."""
 
     def __init__(
         self,
         fileobj: IO[bytes],
         start: int,
         size: int,
+        source: UploadSource,
         shared: threading.Lock | None = None,
     ) -> None:
         self._fileobj, self._start, self.size = fileobj, start, size
+        self._source = source
         self._position = 0
         # Windows on one file object read in turns: each read is a seek and a read.
         self._shared = shared or contextlib.nullcontext()
@@ -204,7 +207,7 @@ class _Window:
             self._fileobj.seek(self._start + self._position)
             data = self._fileobj.read(amount)
         if len(data) < amount:  # the file shrank: never send a short body
-            raise Mismatch("the data ended early: it changed while it was uploaded")
+            raise self._source.ended_early()
         self._position += len(data)
         return data
 
@@ -220,14 +223,54 @@ class _Window:
         """Left to the caller."""
 
 
+class _Exact:
+    """A body s3transfer read from a file by name, of the length it
+    declares (len, its Content-Length), that raises the source's
+    SourceChanged rather than end early: s3transfer's own reader would send
+    a shrunk file's short body under the full Content-Length."""
+
+    def __init__(self, body: Any, source: UploadSource) -> None:
+        self._body = body
+        self._source = source
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._body, name)  # s3transfer's progress signals
+
+    def __len__(self) -> int:
+        return len(self._body)
+
+    def read(self, amount: int | None = -1) -> bytes:
+        left = max(0, len(self._body) - self._body.tell())
+        wanted = left if amount is None or amount < 0 else min(amount, left)
+        data: bytes = self._body.read(wanted)
+        if len(data) < wanted:
+            raise self._source.ended_early()
+        return data
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._body.seek(offset, whence)  # type: ignore[no-any-return]
+
+    def tell(self) -> int:
+        return self._body.tell()  # type: ignore[no-any-return]
+
+
 class _DigestingClient:
     """The client of one upload: it computes the MD5 of each PutObject and
     UploadPart body once, from the bytes s3transfer read to send, sends it
     as Content-MD5 so that the store refuses a body damaged on the way
-    (BadDigest, retried), and keeps it to reproduce the upload's ETag."""
+    (BadDigest, retried), and keeps it to reproduce the upload's ETag.
 
-    def __init__(self, s3: RetryingClient, options: WriteOptions | None = None) -> None:
+    Before each body is sent and before the upload is completed, the
+    source must still be as it was when the attempt began: what was read
+    is then one version of it. A changed source raises SourceChanged with
+    nothing sent or completed, and s3transfer aborts its upload (a
+    resumable upload is left to be continued, see _resume)."""
+
+    def __init__(
+        self, s3: RetryingClient, source: UploadSource, options: WriteOptions | None = None
+    ) -> None:
         self._s3 = s3
+        self._source = source
         self._options = options or WriteOptions()
         self._lock = threading.Lock()
         self._single: bytes | None = None
@@ -265,6 +308,8 @@ class _DigestingClient:
 
     def _send(self, operation: Any, part_number: int | None, request: dict[str, Any]) -> Any:
         body = request["Body"]
+        if not isinstance(body, _Window) and hasattr(body, "__len__"):
+            body = _Exact(body, self._source)
         start = body.tell()
         algorithm = self._options.checksum
         in_one_write = isinstance(body, _Window) and body.size - start <= IN_ONE_WRITE
@@ -277,6 +322,7 @@ class _DigestingClient:
             # Read whole, a small body goes in one write, not 8 KiB at a time.
             payload = body.read() if in_one_write else body
             digest, crc = _digests_of_body(payload, algorithm)
+            self._source.ensure_unchanged()  # what was hashed is one version
             checksum: dict[str, str] = {}
             with self._lock:
                 if part_number is None:
@@ -292,7 +338,15 @@ class _DigestingClient:
                     }
             # Ours replaces a ChecksumAlgorithm s3transfer < 0.12 puts in itself.
             sent = {**request, **checksum, "Body": payload}
-            return operation(**sent, ContentMD5=_base64(digest))
+            try:
+                return operation(**sent, ContentMD5=_base64(digest))
+            except HTTPClientError as error:
+                # The body ran short while it was sent: botocore wraps what
+                # the read raised, which is no network failure to retry.
+                cause = error.kwargs.get("error")
+                if isinstance(cause, SourceChanged):
+                    raise cause from None
+                raise
 
         return self._s3.retried(attempt)
 
@@ -311,6 +365,9 @@ class _DigestingClient:
         return True
 
     def complete_multipart_upload(self, **request: Any) -> Any:
+        # Parts read from two versions of the source must never be made an
+        # object: a changed source's upload is not completed.
+        self._source.ensure_unchanged()
         if self._options.checksum:
             self._add_checksums(request, self._options.checksum)
         response, self.answered_etag = complete(
@@ -389,7 +446,7 @@ def upload(
     unfinished one of the same data (see _resume) and is left in the store
     when it fails."""
     source.rewind()
-    client = _DigestingClient(s3, options)
+    client = _DigestingClient(s3, source, options)
     if source.size <= min(SMALL_OBJECT, config.multipart_threshold - 1):
         _put_small(client, source, bucket, key, headers)
         progress.add(source.size)
@@ -402,7 +459,7 @@ def upload(
         target = source.filename
     else:
         assert source.fileobj is not None
-        target = _Window(source.fileobj, source.start, source.size)
+        target = _Window(source.fileobj, source.start, source.size, source)
     with _manager(client, config) as manager:
         subscribers = [_KnownObject(source.size), _Reporting(progress)]
         manager.upload(target, bucket, key, headers, subscribers).result()
@@ -428,7 +485,7 @@ def _upload_resumable(
         shared = threading.Lock()
 
         def window(offset: int, size: int) -> _Window:
-            return _Window(fileobj, start + offset, size, shared)
+            return _Window(fileobj, start + offset, size, source, shared)
 
         plan = _resume.plan_parts(source.size, part_size)
         workers = config.max_concurrency if config.use_threads else 1
@@ -454,7 +511,7 @@ def _put_small(
     thread pool of a transfer manager costs more than the transfer."""
     with contextlib.ExitStack() as opened:
         fileobj, start = _opened(source, opened)
-        body = _Window(fileobj, start, source.size)
+        body = _Window(fileobj, start, source.size, source)
         client.put_object(Bucket=bucket, Key=key, Body=body, **headers)
 
 

@@ -322,7 +322,15 @@ class ObjectClerk:
         replaced: the write is conditional (If-None-Match), and
         ObjectExistsException says the key exists, nothing of this upload
         kept. On a store that would ignore the condition ObjectSaveException
-        refuses before anything is sent."""
+        refuses before anything is sent, as it does where the store would
+        not keep the full-object checksum asked for.
+
+        A file that changes while it is read (size, times, inode, device) is
+        never stored as a mix of two versions: no body is sent and no upload
+        completed unless the file is as it was when the attempt began, and
+        a short read sends nothing. The key keeps what it held, the upload
+        is tried again (VERIFY_ATTEMPTS in all when verified), and then
+        ObjectSourceChangedException says so."""
         self._upload(
             object_data,
             bucket,
@@ -364,14 +372,17 @@ class ObjectClerk:
                 self._refuse_overwrite(bucket, object_key, "complete" if multipart else "put")
 
             def store() -> Etag:
+                # Each request that sends or completes what was read first
+                # proves the source unchanged since refresh (see _transfer):
+                # a changed source is refused before it is stored.
                 progress.restart()
-                before = source.fingerprint()
                 source.refresh()
+                if algorithm:
+                    multipart = source.size >= config.multipart_threshold
+                    self._check_checksum_keepable(bucket, object_key, algorithm, multipart)
                 sent = _transfer.upload(
                     self._s3, source, bucket, object_key, config, progress, headers, resume, options
                 )
-                if source.fingerprint() != before:
-                    raise _verify.Mismatch(f"{source.description} changed while it was uploaded")
                 what = f"upload of {source.description}"
                 if verify_checksum:
                     self._check_stored(bucket, object_key, sent, what)
@@ -379,6 +390,10 @@ class ObjectClerk:
                     self._check_checksum_kept(
                         _verify.head(self._s3, bucket, object_key), sent, what
                     )
+                # Changed after it was read whole: stored is one version of
+                # it, not the file as it is now, which the next attempt sends.
+                kept = "verified" if verify_checksum else "not verified"
+                source.ensure_unchanged(f"the store holds it as it was read ({kept})")
                 return sent.etag
 
             return self._verified(store) if verify_checksum else store()
@@ -631,6 +646,22 @@ class ObjectClerk:
             return
         _refuse_unverifiable(stored, what)
         self._remove_damaged(stored, what, written.etag, written.answered_etag)
+
+    def _check_checksum_keepable(
+        self, bucket: str, key: str, algorithm: str, multipart: bool
+    ) -> None:
+        """Refuse, before anything is sent, an upload whose full-object
+        checksum the store would not keep: it would store the object without
+        it, replacing the key's object, and only then could that be seen."""
+        if not self._conditions.keeps_checksum(self._s3, bucket, algorithm, multipart):
+            kind = "multipart upload" if multipart else "PutObject"
+            raise ObjectSaveException(
+                f"upload_object {bucket}/{key}: the store did not keep its full-object "
+                f"{algorithm} checksum when asked to (a {kind} of a probe object, removed "
+                "again), so it would not keep this object's; nothing was sent, and the key "
+                "keeps what it held. Unset S3_CHECKSUM_ALGORITHM (or checksum_algorithm) "
+                "for this store"
+            )
 
     def _check_checksum_kept(
         self, stored: _verify.StoredObject, written: _transfer.Written, what: str

@@ -542,7 +542,9 @@ def _upload(
     with out.progress(size) as bar:
         callback = bar.update if bar is not None else None
         clerk.upload_object(path, bucket, key, callback=callback, resume=resume)
-    _done(out, "uploaded", str(path), f"{SCHEME}{bucket}/{key}", size)
+    # What the store holds: the file may have changed since it was measured.
+    stored = int(clerk.get_object_info(bucket, key)["content-length"])
+    _done(out, "uploaded", str(path), f"{SCHEME}{bucket}/{key}", stored)
 
 
 def _download(clerk: ObjectClerk, location: str, local: str, out: Output) -> None:

@@ -65,4 +65,5 @@ class ObjectExistsException(ObjectSaveException):
 class ObjectSourceChangedException(ObjectSaveException):
     """A move copied and verified its source, but the source was rewritten
     before it could be deleted: the new source was kept, and so was the copy
-    (of the version that was copied)."""
+    (of the version that was copied). Or an upload's file changed while it
+    was read: nothing of what was read was stored."""
