@@ -41,6 +41,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError, IncompleteReadError, ResponseStreamingError
 from botocore.response import StreamingBody
 
+from object_clerk import _localfs
 from object_clerk._checksum import Buffer, Etag, multipart_etag
 from object_clerk._client import RetryingClient
 from object_clerk._layout import part_count
@@ -188,36 +189,52 @@ def write_at(fd: int, offset: int, data: Buffer) -> None:
         view, offset = view[written:], offset + written
 
 
-def named(path: Path, opened: os.stat_result) -> os.stat_result | None:
-    """path's own status (a link not followed) if path is the file whose
-    fstat is opened, else None: another process may have swapped the name
-    for a link or another file since the file was made. While that file
-    is open its inode cannot be reused, so a match is no coincidence."""
-    try:
-        found = os.lstat(path)
-    except FileNotFoundError:
-        return None
-    return found if os.path.samestat(found, opened) else None
+def named(directory: int, name: str, opened: os.stat_result) -> os.stat_result | None:
+    """name's own status in directory (a link not followed) if it is the
+    file whose fstat is opened, else None: another process may have swapped
+    the name for a link or another file since the file was made. While that
+    file is open its inode cannot be reused, so a match is no coincidence;
+    after it was closed (a report of what is kept) a match is a good guess
+    only, which is why every check before a rename or a removal is made
+    while the file is open."""
+    found = _localfs.lstat(directory, name)
+    return found if found is not None and os.path.samestat(found, opened) else None
 
 
-def replace_own(fd: int, path: Path, target: Path) -> None:
-    """Rename path onto target, only while path still names the open file
-    fd (see named): the rename moves a name, and after a swap it would
-    put another file, or a link to one, at the target. A link at the target
-    itself is replaced, never written through."""
-    if named(path, os.fstat(fd)) is None:
+def replace_own(fd: int, directory: int, name: str, target: str, shown: Path) -> None:
+    """Rename name onto target (both in directory; shown is the target's
+    path, for messages), only while name still is the open file fd (see
+    named): the rename moves a name, and after a swap it would put another
+    file, or a link to one, at the target. A link at the target itself is
+    replaced, never written through. A swap between the check and the
+    rename is found after it: what it put at the target is removed (never
+    followed) and the download fails, saying so."""
+    opened = os.fstat(fd)
+    if named(directory, name, opened) is None:
         raise ObjectSaveException(
-            f"{str(path)!r} no longer names the file the download wrote (it was replaced or "
-            f"removed meanwhile): nothing was renamed onto {str(target)!r}"
+            f"{str(shown.parent / name)!r} no longer names the file the download wrote (it was "
+            f"replaced or removed meanwhile): nothing was renamed onto {str(shown)!r}"
         )
-    os.replace(path, target)
-
-
-def unlink_own(path: Path, created: os.stat_result) -> None:
-    """Remove path if it is still the file created (else it is not ours)."""
-    if named(path, created) is not None:
+    os.replace(name, target, src_dir_fd=directory, dst_dir_fd=directory)
+    found = _localfs.lstat(directory, target)
+    if found is not None and os.path.samestat(found, opened):
+        return
+    if found is not None and _localfs.not_own_file(found) is not None:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+            os.unlink(target, dir_fd=directory)
+    raise ObjectSaveException(
+        f"{str(shown.parent / name)!r} was replaced just before it was renamed onto "
+        f"{str(shown)!r}: what was renamed in its place is not the file the download wrote "
+        "(removed unless it is a file of the user's own)"
+    )
+
+
+def unlink_own(directory: int, name: str, created: os.stat_result) -> None:
+    """Remove name from directory if it is still the file created (else it
+    is not ours). Called while that file is open (see named)."""
+    if named(directory, name, created) is not None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name, dir_fd=directory)
 
 
 def read_at(fd: int, start: int, end: int) -> Iterator[bytes]:

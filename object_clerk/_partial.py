@@ -30,6 +30,13 @@ hard link to some other file) could turn the download's writes, truncation
 and rename against another file, so its name is removed, never what it
 leads to, and a new partial file made. The rename onto the target happens
 only while the name still is the file written (see _download.replace_own).
+A name that cannot be removed (another user's, in a sticky directory such
+as /tmp) fails the download if it is this version's partial name, saying
+so, and is left alone if it is another version's.
+
+Every name is looked up relative to the target's directory, opened once
+by the caller (see _localfs): a directory swapped meanwhile for a link
+leads nothing elsewhere.
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ from pathlib import Path
 
 from object_clerk._checksum import Buffer, Etag
 from object_clerk._download import named, read_at, replace_own, unlink_own, write_at
+from object_clerk._localfs import lstat, not_own_file
 from object_clerk._verify import StoredObject
 from object_clerk.exceptions import (
     ObjectClerkException,
@@ -96,22 +104,29 @@ def version_tag(etag: Etag) -> str:
     return hashlib.sha256(str(etag).encode()).hexdigest()[:TAG_CHARS]
 
 
+def partial_name(target_name: str, etag: Etag) -> str:
+    """The name under which the bytes of the object of this ETag gather for
+    a target of this name, beside it."""
+    return f".{name_part(target_name)}.{version_tag(etag)}{SUFFIX}"
+
+
 def partial_path(target: Path, etag: Etag) -> Path:
     """Where the bytes of the object of this ETag gather for target."""
-    return target.parent / f".{name_part(target.name)}.{version_tag(etag)}{SUFFIX}"
+    return target.parent / partial_name(target.name, etag)
 
 
-def partial_files(target: Path) -> Iterator[Path]:
-    """The partial files of target, of any version."""
+def partial_names(directory: int, target_name: str) -> Iterator[str]:
+    """The names of the partial files, of any version, of the target of
+    this name in the open directory."""
     pattern = re.compile(
-        re.escape(f".{name_part(target.name)}.") + f"[0-9a-f]{{{TAG_CHARS}}}" + re.escape(SUFFIX)
+        re.escape(f".{name_part(target_name)}.") + f"[0-9a-f]{{{TAG_CHARS}}}" + re.escape(SUFFIX)
     )
     # One listing of the directory per download begun: resume=True is for
     # objects large enough that this costs nothing beside the transfer.
-    with os.scandir(target.parent) as entries:
+    with os.scandir(directory) as entries:
         for entry in entries:
             if pattern.fullmatch(entry.name):
-                yield target.parent / entry.name
+                yield entry.name
 
 
 class PartialFile:
@@ -121,12 +136,14 @@ class PartialFile:
 
     ordered = True
 
-    def __init__(self, target: Path, size: int) -> None:
+    def __init__(self, directory: int, target: Path, size: int) -> None:
+        self._dir = directory  # the target's, open (see the module's docstring)
         self._target = target
         self._size = size
         self._fd = -1
         self._opened: os.stat_result | None = None  # the file, as it was opened
-        self.path: Path | None = None
+        self.name: str | None = None
+        self.path: Path | None = None  # for messages
         self.held = 0  # bytes found in the file when the fetch began
         self.end = 0  # bytes in the file now
         self._flushing: threading.Thread | None = None
@@ -134,11 +151,11 @@ class PartialFile:
 
     def begin(self, stored: StoredObject) -> int:
         path = partial_path(self._target, stored.etag)
-        for other in partial_files(self._target):
-            if other != path:
-                _remove_unless_in_use(other)
-        self._fd = _open_locked(path)
-        self.path = path
+        for other in partial_names(self._dir, self._target.name):
+            if other != path.name:
+                _remove_unless_in_use(self._dir, other, self._target.parent / other)
+        self._fd = _open_locked(self._dir, path)
+        self.name, self.path = path.name, path
         self._opened = os.fstat(self._fd)
         length = self._opened.st_size
         if length > self._size:  # not a prefix of this object: start again
@@ -180,7 +197,7 @@ class PartialFile:
 
     def commit(self, mode: int) -> None:
         """The bytes are complete and verified: onto the target with them."""
-        assert self.path is not None
+        assert self.name is not None
         self._flushed()
         if self._flush_error is not None:
             # The disk reports a failed write-back once only: the held bytes
@@ -189,15 +206,15 @@ class PartialFile:
             raise self._flush_error
         os.fsync(self._fd)
         os.fchmod(self._fd, mode)
-        replace_own(self._fd, self.path, self._target)
+        replace_own(self._fd, self._dir, self.name, self._target.name, self._target)
         self.close()
 
     def on_disk(self) -> int | None:
         """The bytes the partial file holds (what a later call continues
         after), if its name still is this file; else None."""
-        if self.path is None or self._opened is None:
+        if self.name is None or self._opened is None:
             return None
-        found = named(self.path, self._opened)
+        found = named(self._dir, self.name, self._opened)
         return None if found is None else found.st_size
 
     def _flush_held(self) -> None:
@@ -218,8 +235,8 @@ class PartialFile:
             self._fd = -1
 
     def remove(self) -> None:
-        if self.path is not None and self._opened is not None:
-            unlink_own(self.path, self._opened)  # while open: see _download.named
+        if self.name is not None and self._opened is not None:
+            unlink_own(self._dir, self.name, self._opened)  # while open: see _download.named
         self.close()
 
 
@@ -227,7 +244,8 @@ class Download:
     """One resumable download_object: the attempts' partial files, and what
     to do with them when an attempt fails."""
 
-    def __init__(self, target: Path) -> None:
+    def __init__(self, directory: int, target: Path) -> None:
+        self._dir = directory  # target's, open: every name is found in it
         self._target = target
         self._sinks: list[PartialFile] = []
 
@@ -268,7 +286,7 @@ class Download:
             # disagree, or the object changed): the bytes of the attempt
             # before are not to be continued.
             self._sinks[-1].remove()
-        sink = PartialFile(self._target, size)
+        sink = PartialFile(self._dir, self._target, size)
         self._sinks.append(sink)
         return sink
 
@@ -300,18 +318,19 @@ class Download:
             raise
 
 
-def _open_locked(path: Path) -> int:
-    """The partial file at path, opened (created if missing) and locked.
-    The lock is taken on the file at path only: one just renamed onto its
-    target or removed by the download that held it is opened afresh."""
+def _open_locked(directory: int, path: Path) -> int:
+    """The partial file path (its name in the open directory), opened
+    (created if missing) and locked. The lock is taken on the file under
+    that name only: one just renamed onto its target or removed by the
+    download that held it is opened afresh."""
     for _ in range(10):
-        fd = _open_own(path)
+        fd = _open_own(directory, path)
         if fd is None:
             continue
         try:
             if fcntl is not None:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            if named(path, os.fstat(fd)) is not None:
+            if named(directory, path.name, os.fstat(fd)) is not None:
                 return fd
         except BlockingIOError:
             os.close(fd)
@@ -325,22 +344,24 @@ def _open_locked(path: Path) -> int:
     raise ObjectClerkException(f"{str(path)!r} keeps being replaced while it is opened")
 
 
-def _open_own(path: Path) -> int | None:
-    """The partial file at path, opened: the user's own regular file found
-    there, or a new one made exclusively. Anything else under the name is
-    discarded (see the module's docstring) and None returned: the caller
-    tries again. A directory there is refused."""
+def _open_own(directory: int, path: Path) -> int | None:
+    """The partial file path (its name in the open directory), opened: the
+    user's own regular file found there, or a new one made exclusively.
+    Anything else under the name is discarded (see the module's docstring)
+    and None returned: the caller tries again. A directory there is
+    refused, as is a name that cannot be removed."""
+    name = path.name
     try:
-        fd = os.open(path, _OPEN | _NONBLOCK)
+        fd = os.open(name, _OPEN | _NONBLOCK, dir_fd=directory)
     except FileNotFoundError:
         try:
-            return os.open(path, _OPEN | os.O_CREAT | os.O_EXCL, 0o600)
+            return os.open(name, _OPEN | os.O_CREAT | os.O_EXCL, 0o600, dir_fd=directory)
         except FileExistsError:  # made meanwhile: opened on the next turn
             return None
     except OSError:
         # A link (O_NOFOLLOW), a socket, a directory, or a file that cannot
         # be opened: which one, its own status tells.
-        found = _lstat(path)
+        found = lstat(directory, name)
         if found is None:
             return None
         if stat.S_ISDIR(found.st_mode):
@@ -348,79 +369,86 @@ def _open_own(path: Path) -> int | None:
                 f"{str(path)!r}, where this download keeps its partial file, is a directory: "
                 "it was left in place and nothing was downloaded"
             ) from None
-        if _not_own_file(found) is None:
+        if not_own_file(found) is None:
             raise  # the user's own partial file, failing to open: that error
-        _discard(path, found)
+        _discard_current(directory, path, found)
         return None
     found = os.fstat(fd)
-    if _not_own_file(found) is None:
+    if not_own_file(found) is None:
         if _NONBLOCK:
             os.set_blocking(fd, True)
         return fd
     os.close(fd)
-    _discard(path, found)
+    _discard_current(directory, path, found)
     return None
 
 
-def _not_own_file(found: os.stat_result) -> str | None:
-    """Why a file of this status cannot be a partial file of this user's
-    download; None if it can."""
-    if stat.S_ISLNK(found.st_mode):
-        return "a symbolic link"
-    if not stat.S_ISREG(found.st_mode):
-        return "not a regular file"
-    geteuid = getattr(os, "geteuid", None)
-    if geteuid is not None and found.st_uid != geteuid():
-        return f"owned by user {found.st_uid}"
-    if found.st_nlink != 1:
-        return "a file with other names (hard links)"
-    return None
-
-
-def _discard(path: Path, found: os.stat_result) -> None:
-    """Remove the name path, found to be no partial file: a link is removed
-    itself, and a file with other names keeps them. A directory is left."""
+def _discard(directory: int, name: str, path: Path, found: os.stat_result) -> None:
+    """Remove name (path, for messages) from the open directory, found to
+    be no partial file: a link is removed itself, and a file with other
+    names keeps them. Raises PermissionError when the name is not the
+    user's to remove (another user's, in a sticky directory). A directory
+    is left."""
     if stat.S_ISDIR(found.st_mode):
         return
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(name, dir_fd=directory)
     logger.warning(
         "%s is %s, not a partial file of this download: its name was removed",
         path,
-        _not_own_file(found),
+        not_own_file(found),
     )
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
 
 
-def _lstat(path: Path) -> os.stat_result | None:
+def _discard_current(directory: int, path: Path, found: os.stat_result) -> None:
+    """Discard (see _discard) what is at this version's partial name; if
+    it cannot be removed, nothing can be downloaded under that name: the
+    download fails, saying why and what to do instead."""
     try:
-        return os.lstat(path)
-    except FileNotFoundError:
-        return None
+        _discard(directory, path.name, path, found)
+    except PermissionError as error:
+        raise ObjectSaveException(
+            f"{str(path)!r}, where this download keeps its partial file, is "
+            f"{not_own_file(found)} and cannot be removed ({error.strerror}): nothing was "
+            "downloaded; resume=False downloads without it"
+        ) from None
 
 
-def _remove_unless_in_use(path: Path) -> None:
-    """Remove a partial file of another version, unless a download holds it.
-    Anything else under such a name is discarded, never followed."""
+def _remove_unless_in_use(directory: int, name: str, path: Path) -> None:
+    """Remove a partial file of another version (name in the open
+    directory; path for messages), unless a download holds it. Anything
+    else under such a name is discarded, never followed; if it cannot be
+    removed (another user's) it is left: it is not this download's name."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | _NOFOLLOW | _NONBLOCK)
+        fd = os.open(
+            name,
+            os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | _NOFOLLOW | _NONBLOCK,
+            dir_fd=directory,
+        )
     except FileNotFoundError:
         return
     except OSError:
-        found = _lstat(path)
-        if found is not None and _not_own_file(found) is not None:
-            _discard(path, found)
-        return
-    found = os.fstat(fd)
-    if _not_own_file(found) is not None:
-        os.close(fd)
-        _discard(path, found)
+        found = lstat(directory, name)
+        if found is not None and not_own_file(found) is not None:
+            _discard_other(directory, name, path, found)
         return
     try:
+        found = os.fstat(fd)
+        if not_own_file(found) is not None:
+            _discard_other(directory, name, path, found)  # while open: see _download.named
+            return
         if fcntl is not None:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         logger.info("removing %s, the partial file of another version of the object", path)
-        unlink_own(path, found)
+        unlink_own(directory, name, found)
     except BlockingIOError:
         pass
     finally:
         os.close(fd)
+
+
+def _discard_other(directory: int, name: str, path: Path, found: os.stat_result) -> None:
+    try:
+        _discard(directory, name, path, found)
+    except PermissionError:
+        logger.debug("%s is %s and cannot be removed: left alone", path, not_own_file(found))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import stat
 import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
@@ -19,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from object_clerk import _compare, _listing
+from object_clerk import _compare, _listing, _localfs
 from object_clerk._checksum import Etag
 from object_clerk._location import LocalTree, Location, StorePrefix
 from object_clerk._progress import ProgressCallback
@@ -225,36 +224,9 @@ def local_path(root: Path, key: str) -> Path:
     return root.joinpath(*segments)
 
 
-def local_file(root: Path, key: str, make: bool = True) -> Path:
-    """The file under root that key names (see local_path), for a download
-    or a deletion: each directory on the way is found to be a directory
-    itself, not a symbolic link, which would lead the write out of root
-    (the walk does not follow one either, so the file would look absent on
-    every run); with make, a missing one is made. Such a key is refused
-    with the reason."""
-    path = local_path(root, key)
-    directory = root
-    if make:
-        root.mkdir(parents=True, exist_ok=True)  # the root is the caller's own: followed
-    for name in key.split("/")[:-1]:
-        directory = directory / name
-        if make:
-            with contextlib.suppress(FileExistsError):
-                directory.mkdir()
-        try:
-            found = os.lstat(directory)
-        except FileNotFoundError:
-            return path  # nothing beyond it: no link to follow
-        if stat.S_ISLNK(found.st_mode):
-            raise ObjectSaveException(
-                f"the key {key!r} leads through {str(directory)!r}, a symbolic link: "
-                f"it is not followed out of {str(root)!r}"
-            )
-        if not stat.S_ISDIR(found.st_mode):
-            raise ObjectSaveException(
-                f"the key {key!r} leads through {str(directory)!r}, which is not a directory"
-            )
-    return path
+def directory_parts(key: str) -> list[str]:
+    """The directories on the way from the root to the file key names."""
+    return key.split("/")[:-1]
 
 
 def compare(clerk: ObjectClerk, job: Job, step: Step) -> Verdict:
@@ -294,11 +266,18 @@ def transfer(clerk: ObjectClerk, job: Job, key: str, callback: ProgressCallback 
                 return
         clerk.upload_object(path, dst.bucket, dst.object_key(key), callback=callback)
     elif isinstance(src, StorePrefix) and isinstance(dst, LocalTree):
-        # A dry run refuses what the download would, making nothing.
-        path = local_file(dst.root, key, make=not job.dry_run)
-        if job.dry_run:
-            return
-        clerk.download_object(src.bucket, src.object_key(key), path, callback=callback)
+        # Each directory on the way is opened without following a link (one
+        # would lead the write out of the root; the walk does not follow one
+        # either, so the file would look absent on every run), and the file
+        # is written relative to the last: a directory swapped for a link
+        # after that leads nothing elsewhere (see _localfs). A dry run
+        # refuses what the download would, making nothing.
+        path = local_path(dst.root, key)
+        parts = directory_parts(key)
+        with _localfs.directory(dst.root, parts, make=not job.dry_run) as directory:
+            if job.dry_run or directory is None:
+                return
+            clerk._download_at(src.bucket, src.object_key(key), directory, path, callback=callback)
     else:
         assert isinstance(src, StorePrefix) and isinstance(dst, StorePrefix)
         if job.dry_run:
@@ -310,7 +289,12 @@ def transfer(clerk: ObjectClerk, job: Job, key: str, callback: ProgressCallback 
 
 def delete(clerk: ObjectClerk, destination: Location, key: str) -> None:
     if isinstance(destination, LocalTree):
-        local_file(destination.root, key, make=False).unlink(missing_ok=True)
+        # Relative to the file's directory, opened as for a download.
+        path = local_path(destination.root, key)
+        with _localfs.directory(destination.root, directory_parts(key), make=False) as directory:
+            if directory is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path.name, dir_fd=directory)
     else:
         clerk.delete_object(destination.bucket, destination.object_key(key))
 

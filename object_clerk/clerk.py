@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import stat
-import tempfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,7 +11,7 @@ from typing import Any, Literal, NoReturn, TypeVar
 
 from botocore.exceptions import ClientError
 
-from object_clerk import _download, _listing, _partial, _resume, _sync, _transfer, _verify
+from object_clerk import _download, _listing, _localfs, _partial, _resume, _sync, _transfer, _verify
 from object_clerk._checksum import Etag, multipart_etag
 from object_clerk._client import Connection, ProcessClient, RetryingClient, Secret
 from object_clerk._conditions import StoreConditions
@@ -195,45 +193,65 @@ class ObjectClerk:
         Nothing is written through a symbolic link: a link at path is
         replaced itself, and one planted where the temporary or partial
         file goes is never followed (see _partial). The new file keeps the
-        permission bits of a regular file it replaces, else takes the
-        umask's; never set-id or sticky bits."""
+        permission bits of the user's own regular file with no other name
+        that it replaces, else takes the umask's; never set-id or sticky
+        bits."""
         target = Path(path)
         what = f"download_object {bucket}/{object_key} to {str(target)!r}"
-        if resume:
-            download = _partial.Download(target)
+        # The directory the user named is opened once (followed: it is the
+        # user's); every name in it is then found relative to it.
+        with translated_errors(what), _localfs.opened(target.parent) as directory:
+            if not resume:
+                self._download_at(bucket, object_key, directory, target, verify_checksum, callback)
+                return
+            download = _partial.Download(directory, target)
             with download.reporting_kept(), translated_errors(what):
                 download.run(
                     lambda make_sink: self._fetch(
                         bucket, object_key, make_sink, verify_checksum, callback
                     ),
-                    lambda: _new_file_mode(target),
+                    lambda: _new_file_mode(directory, target.name),
                 )
-            return
+
+    def _download_at(
+        self,
+        bucket: str,
+        object_key: str,
+        directory: int,
+        target: Path,
+        verify_checksum: bool = True,
+        callback: ProgressCallback | None = None,
+    ) -> None:
+        """download_object without resume, to the name target.name in the
+        open directory (target is its path, for messages): a download into
+        a tree finds every name relative to a directory it opened without
+        following links (see _localfs), never by a path looked up again.
+        The temporary file is made exclusively, never through a link, under
+        a random name cut to fit any file system's limit in bytes."""
+        what = f"download_object {bucket}/{object_key} to {str(target)!r}"
         with translated_errors(what):
-            # Made exclusively, never through a link (O_EXCL|O_NOFOLLOW), mode 0600;
-            # a name short enough for any target's.
-            fd, name = tempfile.mkstemp(
-                dir=target.parent, prefix=f".{target.name[:200]}.", suffix=".part"
+            name, fd = _localfs.create_temporary(
+                directory, f".{_partial.name_part(target.name)}.", ".part"
             )
-            partial, created = Path(name), os.fstat(fd)
-            try:
-                with os.fdopen(fd, "r+b") as file:
+            with os.fdopen(fd, "r+b") as file:
+                created = os.fstat(fd)
+                try:
                     self._fetch(
                         bucket,
                         object_key,
-                        lambda size: _download.FileSink(file.fileno(), size),
+                        lambda size: _download.FileSink(fd, size),
                         verify_checksum,
                         callback,
                     )
                     file.flush()
-                    os.fsync(file.fileno())
+                    os.fsync(fd)
                     # On the descriptor, and renamed while it is open: the name
                     # may have been swapped meanwhile (see _download.replace_own).
-                    os.fchmod(file.fileno(), _new_file_mode(target))
-                    _download.replace_own(file.fileno(), partial, target)
-            except BaseException:
-                _download.unlink_own(partial, created)
-                raise
+                    os.fchmod(fd, _new_file_mode(directory, target.name))
+                    _download.replace_own(fd, directory, name, target.name, target)
+                except BaseException:
+                    _download.unlink_own(directory, name, created)  # while open
+                    raise
 
     def _fetch(
         self,
@@ -819,18 +837,18 @@ def _source_changed(
     )
 
 
-def _new_file_mode(target: Path) -> int:
-    """The permission bits of the regular file replaced, else those of a new
-    file under this process's umask (read from /proc where it can be,
-    without changing it). The target is never followed: a link there is
-    replaced, and lends no mode. Set-id and sticky bits are never kept: the
-    content is the store's, not what they were given to."""
-    try:
-        found = os.lstat(target)
-        if stat.S_ISREG(found.st_mode):
-            return found.st_mode & 0o777
-    except FileNotFoundError:
-        pass
+def _new_file_mode(directory: int, name: str) -> int:
+    """The permission bits of the file replaced (name, in the open
+    directory) if it is the user's own regular file with no other name,
+    else those of a new file under this process's umask (read from /proc
+    where it can be, without changing it). The target is never followed:
+    a link there is replaced, and lends no mode; nor does a file planted by
+    another user, or a hard link to some other file. Set-id and sticky
+    bits are never kept: the content is the store's, not what they were
+    given to."""
+    found = _localfs.lstat(directory, name)
+    if found is not None and _localfs.not_own_file(found) is None:
+        return found.st_mode & 0o777
     try:
         with open("/proc/self/status") as status:
             for line in status:

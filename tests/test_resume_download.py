@@ -238,7 +238,7 @@ def test_a_complete_partial_file_is_verified_and_renamed_without_a_get(
     clerk.upload_object(DATA, bucket, "k")
     target = tmp_path / "f"
 
-    def no_rename(source: Any, destination: Any) -> None:
+    def no_rename(*args: Any, **kwargs: Any) -> None:
         raise OSError(28, "No space left on device")
 
     with monkeypatch.context() as patch:

@@ -1,0 +1,136 @@
+"""Files of a local directory reached through open directory descriptors.
+
+A name checked and then used again by its path is looked up twice: another
+process may swap a directory on the way for a symbolic link in between, and
+the second lookup would lead out of the tree. So a download or a deletion
+under a destination root opens each directory on the way without following
+a link (O_NOFOLLOW), and does its creating, renaming, checking and removing
+relative to the last one opened: a directory swapped after it was opened
+keeps receiving the writes, the place a link leads to never does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import stat
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from object_clerk.exceptions import ObjectSaveException
+
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_DIRECTORY = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _CLOEXEC
+# A new file: made here, never an existing one, never through a link.
+_NEW_FILE = os.O_RDWR | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
+
+
+@contextlib.contextmanager
+def directory(root: Path, parts: Sequence[str], make: bool) -> Iterator[int | None]:
+    """An open descriptor of the directory root/parts[0]/parts[1]/...,
+    each part opened relative to the one before and never through a
+    symbolic link (refused, saying so, as is a part that is no directory);
+    with make, missing ones are made. None (without make) where one is
+    missing: nothing lies beyond it. The root is the caller's own: followed."""
+    if make:
+        root.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(root, _DIRECTORY)
+    except FileNotFoundError:
+        if make:
+            raise
+        yield None
+        return
+    try:
+        shown = root
+        for name in parts:
+            shown = shown / name
+            child = _open_part(fd, name, shown, root, make)
+            os.close(fd)
+            fd = child
+            if fd < 0:
+                break
+        yield fd if fd >= 0 else None
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def _open_part(parent: int, name: str, shown: Path, root: Path, make: bool) -> int:
+    """The directory name in parent, opened without following a link
+    (shown is its path, for messages); -1 if missing and not made."""
+    if make:
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(name, 0o777, dir_fd=parent)
+    try:
+        return os.open(name, _DIRECTORY | _NOFOLLOW, dir_fd=parent)
+    except FileNotFoundError:
+        if make:
+            raise
+        return -1
+    except OSError:
+        found = lstat(parent, name)
+        if found is None:
+            raise
+        if stat.S_ISLNK(found.st_mode):
+            raise ObjectSaveException(
+                f"{str(shown)!r} is a symbolic link: it is not followed out of {str(root)!r}"
+            ) from None
+        if not stat.S_ISDIR(found.st_mode):
+            raise ObjectSaveException(f"{str(shown)!r} is not a directory") from None
+        raise
+
+
+def lstat(directory: int, name: str) -> os.stat_result | None:
+    """The status of name in directory, a link not followed; None if absent."""
+    try:
+        return os.stat(name, dir_fd=directory, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+
+
+def create(directory: int, name: str) -> int:
+    """A new file name in directory, opened read-write with mode 0600: made
+    exclusively, never an existing file and never through a link."""
+    return os.open(name, _NEW_FILE, 0o600, dir_fd=directory)
+
+
+def not_own_file(found: os.stat_result) -> str | None:
+    """Why a file of this status is not the user's own regular file with
+    one name (whose mode and bytes are the user's to keep); None if it is."""
+    if stat.S_ISLNK(found.st_mode):
+        return "a symbolic link"
+    if not stat.S_ISREG(found.st_mode):
+        return "not a regular file"
+    geteuid = getattr(os, "geteuid", None)
+    if geteuid is not None and found.st_uid != geteuid():
+        return f"owned by user {found.st_uid}"
+    if found.st_nlink != 1:
+        return "a file with other names (hard links)"
+    return None
+
+
+@contextlib.contextmanager
+def opened(path: Path) -> Iterator[int]:
+    """The directory at path, open (a link followed: the caller named it)."""
+    fd = os.open(path, _DIRECTORY)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def create_temporary(directory: int, prefix: str, suffix: str) -> tuple[str, int]:
+    """A new file in directory named prefix, random letters, suffix (see
+    create): its name and its descriptor. The name cannot be guessed, so
+    nobody plants anything there first, and if someone does it is never
+    opened."""
+    for _ in range(100):
+        name = f"{prefix}{secrets.token_hex(8)}{suffix}"
+        try:
+            return name, create(directory, name)
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name {prefix}...{suffix} in the directory")
