@@ -5,6 +5,7 @@ names it, never a traceback of another type nor a loop."""
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -191,3 +192,35 @@ def test_a_part_marker_that_does_not_advance_stops_the_parts_listing(fake_s3: Fa
     with pytest.raises(ObjectClerkBadAnswerException, match="list_parts"):
         clerk_for(fake_s3).list_incomplete_uploads("bucket")
     assert fake_s3.count("GET", "uploadId") <= 3
+
+
+def test_ls_prints_keys_with_control_characters_escaped(
+    fake_s3: FakeS3, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One line per key, whatever the key holds; --json keeps the keys."""
+    keys = ["a\x1b[2J\x1b[H", "b\rforged", "c\n2026-01-01 00:00:00  1  d", "e\x9bf\x7f\\"]
+    shown = [
+        "a\\x1b[2J\\x1b[H",
+        "b\\x0dforged",
+        "c\\x0a2026-01-01 00:00:00  1  d",
+        "e\\x9bf\\x7f\\\\",
+    ]
+    fake_s3.listing = lambda query: ListPage(keys)
+    assert cli_main(fake_s3, "ls", "s3://bucket") == cli.OK
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(keys)
+    assert all(line.endswith(f"  {key}") for line, key in zip(lines, shown, strict=True))
+    assert cli_main(fake_s3, "--json", "ls", "s3://bucket") == cli.OK
+    assert [o["key"] for o in json.loads(capsys.readouterr().out)["objects"]] == keys
+
+
+@pytest.mark.parametrize("key", [".", "dir/..", "dir/."])
+def test_get_into_a_directory_never_writes_a_file_named_after_it(
+    fake_s3: FakeS3, tmp_path: Path, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store holds the key: still no file takes the directory's name."""
+    fake_s3.put(key, BODY)
+    monkeypatch.chdir(tmp_path)
+    assert cli_main(fake_s3, "get", f"s3://bucket/{key}", "newdir/") == cli.USAGE
+    assert list(tmp_path.iterdir()) == []
+    assert fake_s3.requests == []  # refused before anything was asked
