@@ -49,8 +49,15 @@ def pages(
         # Some gateways omit the token; StartAfter continues just as well.
         token = page.get("NextContinuationToken")
         last = _last_name(page)
-        truncated = page.get("IsTruncated") and (token or last is not None)
+        truncated = bool(page.get("IsTruncated"))
         if truncated:  # checked before the page is read: a repeat is not passed on
+            if not token and last is None:
+                # Stopping here would pass a part of the listing for all of
+                # it: a sync would take the rest for absent, or extra.
+                raise ObjectClerkBadAnswerException(
+                    f"{what}: the store says the listing goes on but gives no way to "
+                    "continue it (no continuation token, no key)"
+                )
             chain.advance(token or last, None if last is None else last.encode())
         yield page
         if not truncated:

@@ -131,6 +131,20 @@ def test_pages_continued_by_start_after_must_advance_too(fake_s3: FakeS3) -> Non
     assert fake_s3.count("GET", "list-type") == 2
 
 
+def test_a_truncated_page_with_no_way_on_is_refused_not_taken_for_the_end(
+    fake_s3: FakeS3, tmp_path: Path
+) -> None:
+    """The rest of the listing is unknown: a sync that took it for absent
+    would delete, with delete=True, what the source still holds."""
+    fake_s3.listing = lambda query: ListPage([], truncated=True)
+    with pytest.raises(ObjectClerkBadAnswerException, match="no way to continue"):
+        list(clerk_for(fake_s3).list_objects("bucket"))
+    (tmp_path / "a").write_bytes(b"a")
+    with pytest.raises(ObjectClerkBadAnswerException):
+        clerk_for(fake_s3).sync("s3://bucket/", tmp_path, delete=True)
+    assert (tmp_path / "a").exists()
+
+
 def test_a_repeated_token_stops_ls_with_one_line(
     fake_s3: FakeS3, capsys: pytest.CaptureFixture[str]
 ) -> None:
