@@ -10,9 +10,9 @@ in the library.
 Exit status: 0 when everything was done and verified; 1 when a check found
 differences, a sync had failures, or the store or the local disk failed
 (connection, server errors, a verification that kept failing, a full disk);
-2 for a usage or configuration
-error, or input that cannot be used (a missing object or bucket, refused
-credentials, an empty file): a one-line message, no traceback.
+2 for a usage or configuration error, or input that cannot be used (a
+missing object or bucket, refused credentials, an empty file): a one-line
+message, no traceback.
 """
 
 from __future__ import annotations
