@@ -5,6 +5,7 @@ from object_clerk._resume import IncompleteUpload
 from object_clerk._sync_report import CheckReport, ReportEntry, SyncReport
 from object_clerk.clerk import ObjectClerk
 from object_clerk.exceptions import (
+    ObjectClerkBadAnswerException,
     ObjectClerkConfigurationException,
     ObjectClerkConnectionException,
     ObjectClerkException,
@@ -21,6 +22,7 @@ __all__ = [
     "CheckReport",
     "IncompleteUpload",
     "ObjectClerk",
+    "ObjectClerkBadAnswerException",
     "ObjectClerkConfigurationException",
     "ObjectClerkConnectionException",
     "ObjectClerkException",

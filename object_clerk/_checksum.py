@@ -20,6 +20,8 @@ from typing import Protocol
 from awscrt import checksums  # type: ignore[import-untyped]
 
 Buffer = bytes | bytearray | memoryview
+# S3 takes at most this many parts in one multipart upload.
+MAX_PARTS = 10_000
 
 
 @dataclass(frozen=True)
@@ -31,10 +33,13 @@ class Etag:
 
     @classmethod
     def parse(cls, raw: str) -> Etag:
-        """Read an ETag as stores send it: quoted or not, any case."""
+        """Read an ETag as stores send it: quoted or not, any case. A part
+        count outside 1..MAX_PARTS (or not a number) is no multipart ETag:
+        the whole value is kept as the digest, which is then no MD5, and
+        says so where it is checked."""
         value = raw.strip().strip('"').lower()
         digest, dash, parts = value.partition("-")
-        if dash and parts.isdigit():
+        if dash and parts.isascii() and parts.isdigit() and 1 <= int(parts) <= MAX_PARTS:
             return cls(digest, int(parts))
         return cls(value, None)
 

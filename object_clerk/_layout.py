@@ -42,6 +42,8 @@ def candidate_part_sizes(size: int, parts: int, hints: Iterable[int | None] = ()
     """Part sizes that split size bytes into exactly parts parts, the hints
     (sizes known or likely for this object) first, then the usual ones, then
     every whole number of MiB that fits, when there are few of them."""
+    if parts < 1:
+        return []  # no part size gives no parts
     even = -(-size // parts)
     whole_mib = range(-(-even // MiB) * MiB, size if parts == 1 else -(-size // (parts - 1)), MiB)
     guesses = [

@@ -14,18 +14,22 @@ from __future__ import annotations
 import queue
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Literal
 
 from object_clerk._client import RetryingClient
 from object_clerk._errors import translated_errors
+from object_clerk.exceptions import ObjectClerkBadAnswerException
 
 # Groups listed at once, and pages each one may list ahead of the reader:
 # memory stays at LANES x PAGES_AHEAD pages whatever the size of a group.
 LANES = 4
 PAGES_AHEAD = 2
 _END = object()
+# Empty truncated pages followed in a row before a listing is taken to go
+# nowhere: S3 may answer a few where a prefix is sparse, never endlessly.
+MAX_EMPTY_PAGES = 1000
 
 
 def pages(
@@ -37,25 +41,87 @@ def pages(
     page_size = request.get("MaxKeys")
     if first_page_size is not None:
         request["MaxKeys"] = first_page_size
+    what = f"list_objects_v2 {request['Bucket']}"
+    chain = Chain(what)
     while True:
-        with translated_errors(f"list_objects_v2 {request['Bucket']}"):
+        with translated_errors(what):
             page = s3.list_objects_v2(**request)
-        yield page
-        if not page.get("IsTruncated"):
-            return
         # Some gateways omit the token; StartAfter continues just as well.
         token = page.get("NextContinuationToken")
         last = _last_name(page)
+        truncated = bool(page.get("IsTruncated"))
+        if truncated:  # checked before the page is read: a repeat is not passed on
+            if not token and last is None:
+                # Stopping here would pass a part of the listing for all of
+                # it: a sync would take the rest for absent, or extra.
+                raise ObjectClerkBadAnswerException(
+                    f"{what}: the store says the listing goes on but gives no way to "
+                    "continue it (no continuation token, no key)"
+                )
+            chain.advance(token or last, None if last is None else last.encode())
+        yield page
+        if not truncated:
+            return
         if token:
             request["ContinuationToken"] = token
-        elif last is not None:
-            request["StartAfter"] = last
         else:
-            return
+            request["StartAfter"] = last
         if page_size is None:
             request.pop("MaxKeys", None)
         else:
             request["MaxKeys"] = page_size
+
+
+class Chain:
+    """Checks that each truncated page of a listing moves it on, so that a
+    store answering the same page again (or pages that go nowhere) is
+    refused instead of followed for ever.
+
+    A page that names entries must end after the previous one did (its
+    position: the last name's bytes, a part number); the continuation a
+    page gives must not have been given since the listing last advanced;
+    and at most max_empty pages in a row may advance nothing (None: no
+    limit, for listings whose pages have no order to check)."""
+
+    def __init__(self, what: str, max_empty: int | Literal["default"] | None = "default") -> None:
+        self._what = what
+        self._max_empty = MAX_EMPTY_PAGES if max_empty == "default" else max_empty
+        self._position: Any = None
+        self._continuations: set[Hashable] = set()
+        self._empty = 0
+
+    def advance(self, continuation: Hashable, position: Any = None) -> None:
+        """The next page is asked for with continuation; position is where
+        the page just read ended (None: it named nothing, or cannot say)."""
+        if position is not None:
+            if self._position is not None and position <= self._position:
+                raise ObjectClerkBadAnswerException(
+                    f"{self._what}: the store's listing does not advance: a page ends at "
+                    f"{_shown(position)}, not after {_shown(self._position)} where the page "
+                    "before ended; stopped rather than list the same entries again"
+                )
+            self._position, self._empty = position, 0
+            self._continuations.clear()
+        else:
+            self._empty += 1
+            if self._max_empty is not None and self._empty > self._max_empty:
+                raise ObjectClerkBadAnswerException(
+                    f"{self._what}: the store answered {self._empty} empty truncated pages "
+                    "in a row; stopped rather than follow them for ever"
+                )
+        if continuation in self._continuations:
+            raise ObjectClerkBadAnswerException(
+                f"{self._what}: the store's listing gave the continuation {continuation!r} "
+                "twice; stopped rather than list the same page for ever"
+            )
+        self._continuations.add(continuation)
+
+
+def _shown(position: Any) -> str:
+    """A position for a message: a key (from its bytes) as repr shows it."""
+    if isinstance(position, bytes):
+        return repr(position.decode("utf-8", "surrogateescape"))
+    return repr(position)
 
 
 def objects(

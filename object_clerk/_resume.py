@@ -23,6 +23,7 @@ from typing import IO, Any, Protocol
 
 from botocore.exceptions import ClientError
 
+from object_clerk import _listing
 from object_clerk._client import RetryingClient
 from object_clerk._errors import translate
 from object_clerk._progress import Progress
@@ -97,6 +98,8 @@ def incomplete_uploads(
     """Every unfinished upload under prefix, with its parts; each page of
     either listing is one request, retried on its own."""
     request: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix or ""}
+    # Uploads of one key may span pages: only the markers must be new.
+    chain = _listing.Chain(f"list_multipart_uploads {bucket}", max_empty=None)
     while True:
         page = s3.list_multipart_uploads(**request)
         for upload in page.get("Uploads", []):
@@ -110,12 +113,14 @@ def incomplete_uploads(
         request["UploadIdMarker"] = page.get("NextUploadIdMarker", "")
         if not request["KeyMarker"]:
             return  # a store that pages without markers cannot be followed further
+        chain.advance((request["KeyMarker"], request["UploadIdMarker"]))
 
 
 def _stored_parts(
     s3: RetryingClient, bucket: str, key: str, upload_id: str
 ) -> Iterator[StoredPart]:
     request: dict[str, Any] = {"Bucket": bucket, "Key": key, "UploadId": upload_id}
+    chain = _listing.Chain(f"list_parts {bucket}/{key}")
     while True:
         page = s3.list_parts(**request)
         for part in page.get("Parts", []):
@@ -124,6 +129,7 @@ def _stored_parts(
         marker = page.get("NextPartNumberMarker")
         if not page.get("IsTruncated") or not marker:
             return
+        chain.advance(marker, int(marker))  # part numbers ascend
         request["PartNumberMarker"] = marker
 
 

@@ -15,13 +15,23 @@ from collections.abc import Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from object_clerk._location import LocalTree, parse_pair
+from object_clerk._location import LocalTree, Location, parse_pair
 from object_clerk._progress import ProgressCallback
-from object_clerk._sync_plan import COMPARE, EXTRA, Step, check_action, plan
+from object_clerk._sync_plan import (
+    COMPARE,
+    EXTRA,
+    NONE,
+    TRANSFER,
+    UNREADABLE,
+    Step,
+    check_action,
+    plan,
+    unfit_local_name,
+)
 from object_clerk._sync_report import CheckReport, ReportEntry, SyncReport
 from object_clerk._sync_run import CHECK, SYNC, EntryCallback, Job, Runner
 from object_clerk._tree import items
-from object_clerk.exceptions import ObjectClerkConfigurationException
+from object_clerk.exceptions import ObjectClerkConfigurationException, ObjectSaveException
 
 if TYPE_CHECKING:
     from object_clerk.clerk import ObjectClerk
@@ -51,7 +61,10 @@ def sync(
     withheld = 0
     with _running(clerk, job, executor, workers, callback, on_entry) as runner:
         for step in plan(items(clerk, src), items(clerk, dst)):
-            if step.kind != EXTRA:
+            refused = _refused(step, dst)
+            if refused is not None:
+                runner.record(ReportEntry(step.key, "failed", NONE, 0, refused, step.detail))
+            elif step.kind != EXTRA:
                 runner.add(step)
             elif delete:
                 extras.append(step)
@@ -86,9 +99,23 @@ def check(
                 runner.add(step)
             else:
                 action = check_action(step, None)
-                runner.record(ReportEntry(step.key, action, step.evidence, 0, None, step.detail))
+                error = _refused(step, None)
+                runner.record(ReportEntry(step.key, action, step.evidence, 0, error, step.detail))
         runner.finish()
     return CheckReport(str(src), str(dst), runner.entries)
+
+
+def _refused(step: Step, destination: Location | None) -> ObjectSaveException | None:
+    """Why step cannot be done, decided before anything runs (so that a dry
+    run says it too): a side's entry cannot be read, or a transfer to a
+    local destination would need a file name no file system takes."""
+    if step.kind == UNREADABLE:
+        return ObjectSaveException(f"{step.key!r} cannot be read: {step.detail}")
+    if step.kind == TRANSFER and isinstance(destination, LocalTree):
+        unfit = unfit_local_name(step.key)
+        if unfit:
+            return ObjectSaveException(f"{step.key!r} cannot be a local file: {unfit}")
+    return None
 
 
 @contextlib.contextmanager

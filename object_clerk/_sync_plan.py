@@ -26,6 +26,7 @@ from object_clerk.exceptions import ObjectClerkException
 TRANSFER = "transfer"  # the destination lacks the entry or holds other bytes
 COMPARE = "compare"  # same size: the content decides
 EXTRA = "extra"  # only at the destination
+UNREADABLE = "unreadable"  # a side's entry cannot be read: reported, never transferred
 
 # Evidence: what a decision rests on.
 ABSENT = "absent"  # not at the destination
@@ -33,6 +34,10 @@ SIZE = "size"  # the sizes differ
 MD5 = "md5"  # a single-part ETag
 MULTIPART_MD5 = "multipart-md5"  # a multipart ETag in its own part layout
 NONE = "none"  # nothing the store keeps can tell
+
+# The longest file name (one part of a path) the usual local file systems
+# take, in bytes: a longer part of a key cannot be downloaded under its name.
+NAME_MAX = 255
 
 # Guessed part layouts cost one MD5 stream each over the same bytes: few.
 MAX_GUESSED_LAYOUTS = 4
@@ -51,12 +56,15 @@ def sort_key(key: str) -> bytes:
 
 @dataclass(frozen=True)
 class Item:
-    """One entry of a side: its key relative to the location, its size, and
-    for an object the ETag the listing gave (None for a local file)."""
+    """One entry of a side: its key relative to the location, its size, for
+    an object the ETag the listing gave (None for a local file), and why it
+    cannot be read where it cannot (a link that cannot be followed, a
+    directory that cannot be listed: its key then ends in "/")."""
 
     key: str
     size: int
     etag: str | None = None
+    problem: str = ""
 
 
 @dataclass(frozen=True)
@@ -134,6 +142,9 @@ def _ordered(items: Iterable[Item], side: str) -> Iterator[Item]:
 
 def decide(source: Item | None, destination: Item | None) -> Step:
     """The step for one key, from what the listings say."""
+    for side in (source, destination):
+        if side is not None and side.problem:
+            return Step(side.key, UNREADABLE, NONE, source, destination, side.problem)
     if source is None:
         if destination is None:
             raise ValueError("a step needs an entry on one side at least")
@@ -150,6 +161,19 @@ def decide(source: Item | None, destination: Item | None) -> Step:
             f"{source.size} bytes at the source, {destination.size} at the destination",
         )
     return Step(source.key, COMPARE, "", source, destination)
+
+
+def unfit_local_name(key: str) -> str:
+    """Why key cannot name a local file, or "" when it can: a part of it
+    longer than NAME_MAX bytes, which no file name can be."""
+    for part in key.split("/"):
+        length = len(sort_key(part))
+        if length > NAME_MAX:
+            return (
+                f"a part of the key is {length} bytes long: a local file name has "
+                f"{NAME_MAX} at most"
+            )
+    return ""
 
 
 def plan(sources: Iterable[Item], destinations: Iterable[Item]) -> Iterator[Step]:
@@ -224,6 +248,8 @@ def check_action(step: Step, verdict: Verdict | None) -> str:
     None for steps decided by the listings)."""
     if step.kind == EXTRA:
         return "extra"
+    if step.kind == UNREADABLE:
+        return "unverifiable"
     if step.kind == TRANSFER:
         return "missing" if step.evidence == ABSENT else "differ"
     if verdict is None or verdict.equal is None:

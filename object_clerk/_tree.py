@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from object_clerk import _listing
 from object_clerk._location import LocalTree, Location, StorePrefix
 from object_clerk._sync_plan import Item, sort_key
+from object_clerk.exceptions import ObjectSaveException
 
 if TYPE_CHECKING:
     from object_clerk.clerk import ObjectClerk
@@ -33,30 +34,69 @@ def items(clerk: ObjectClerk, location: Location) -> Iterator[Item]:
 def walk(root: Path) -> Iterator[Item]:
     """The regular files under root (following symbolic links to files, not
     to directories, which could loop), keys "/"-separated. A root that does
-    not exist holds nothing: a destination yet to be made."""
+    not exist holds nothing: a destination yet to be made. What cannot be
+    read (a link that cannot be followed, a directory that cannot be
+    listed) is an item with its problem, to be reported, not skipped; a
+    root that cannot be listed is refused."""
     if not root.exists():
         return iter(())
     return _walk(root, "")
 
 
 def _walk(directory: Path, prefix: str) -> Iterator[Item]:
+    try:
+        found = _entries(directory)
+    except OSError as error:
+        if not prefix:
+            raise ObjectSaveException(
+                f"cannot read the directory {str(directory)!r}: {error.strerror}"
+            ) from error
+        yield Item(prefix, 0, problem=f"the directory cannot be read: {error.strerror}")
+        return
+    for _, name, kind, problem in found:
+        if kind == _DIRECTORY:
+            yield from _walk(directory / name, f"{prefix}{name}/")
+        elif problem:
+            yield Item(prefix + name, 0, problem=problem)
+        else:
+            try:
+                size = (directory / name).stat().st_size
+            except FileNotFoundError:  # removed since the directory was read
+                continue
+            except OSError as error:  # changed since into what cannot be read
+                yield Item(prefix + name, 0, problem=f"it cannot be read: {error.strerror}")
+                continue
+            yield Item(prefix + name, size)
+
+
+_DIRECTORY, _FILE = "directory", "file"
+
+
+def _entries(directory: Path) -> list[tuple[bytes, str, str, str]]:
+    """(sort key, name, kind, problem) of the entries of directory worth a
+    key, sorted: subdirectories (not links to them), regular files (links
+    to them too), and links that cannot be followed (with the problem)."""
+    found = []
     with os.scandir(directory) as scan:
-        found = []
         for entry in scan:
             if entry.is_dir(follow_symlinks=False):
-                found.append((sort_key(entry.name + "/"), entry.name, True))
-            elif entry.is_file(follow_symlinks=True):
-                found.append((sort_key(entry.name), entry.name, False))
+                found.append((sort_key(entry.name + "/"), entry.name, _DIRECTORY, ""))
+                continue
+            try:
+                is_file = entry.is_file(follow_symlinks=True)
+                if not is_file and entry.is_symlink():
+                    os.stat(entry.path)  # a dangling link says False; stat tells why
+            except OSError as error:
+                found.append((sort_key(entry.name), entry.name, _FILE, _unfollowable(error)))
+                continue
+            if is_file:
+                found.append((sort_key(entry.name), entry.name, _FILE, ""))
     found.sort()
-    for _, name, is_dir in found:
-        if is_dir:
-            yield from _walk(directory / name, f"{prefix}{name}/")
-            continue
-        try:
-            size = (directory / name).stat().st_size
-        except FileNotFoundError:  # removed since the directory was read
-            continue
-        yield Item(prefix + name, size)
+    return found
+
+
+def _unfollowable(error: OSError) -> str:
+    return f"a symbolic link that cannot be followed: {error.strerror}"
 
 
 def listing(clerk: ObjectClerk, location: StorePrefix) -> Iterator[Item]:

@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from object_clerk._checksum import (
     CHECKSUM_ALGORITHMS,
+    MAX_PARTS,
     Buffer,
     Etag,
     etag_of,
@@ -88,6 +89,11 @@ class StoredObject:
 
     def unverifiable_reason(self) -> str | None:
         if len(self.etag.digest) != 32 or not _is_hex(self.etag.digest):
+            if "-" in self.etag.digest:
+                return (
+                    f"its ETag {self.raw_etag} is neither an MD5 nor a multipart ETag "
+                    f"(an MD5 and a part count of 1 to {MAX_PARTS})"
+                )
             return f"its ETag {self.raw_etag or '(empty)'} is not an MD5"
         if self.head.get("SSECustomerAlgorithm"):
             return "it is encrypted with a customer key (SSE-C), so its ETag is not its MD5"

@@ -8,18 +8,21 @@ clerk's own variables (MULTIPART_THRESHOLD, S3_*_CONFIG) apply as they do
 in the library.
 
 Exit status: 0 when everything was done and verified; 1 when a check found
-differences, a sync had failures, or the store failed (connection, server
-errors, a verification that kept failing); 2 for a usage or configuration
-error, or input that cannot be used (a missing object or bucket, refused
-credentials, an empty file): a one-line message, no traceback.
+differences, a sync had failures, or the store or the local disk failed
+(connection, server errors, a verification that kept failing, a full disk);
+2 for a usage or configuration error, or input that cannot be used (a
+missing object or bucket, refused credentials, an empty file): a one-line
+message, no traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import timedelta
@@ -30,6 +33,7 @@ from urllib.parse import urlsplit
 from object_clerk import _sync
 from object_clerk._location import SCHEME
 from object_clerk._resume import IncompleteUpload
+from object_clerk._sync_plan import unfit_local_name
 from object_clerk._sync_report import (
     CHECK_ACTIONS,
     SYNC_ACTIONS,
@@ -57,6 +61,12 @@ INPUT_ERRORS = (
 )
 
 
+# Local storage that failed rather than refused: the operation failed (1),
+# the command line was right (not 2).
+STORAGE_FAILURES = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO})
+MAX_CAUSES = 16
+
+
 class UsageError(Exception):
     """A command line that cannot be run as given."""
 
@@ -73,11 +83,25 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     except UsageError as error:
         return out.error(str(error), USAGE, "UsageError")
     except INPUT_ERRORS as error:
-        return out.error(str(error), USAGE, type(error).__name__)
+        status = FAILED if _local_storage_failed(error) else USAGE
+        return out.error(str(error), status, type(error).__name__)
     except ObjectClerkException as error:
         return out.error(str(error), FAILED, type(error).__name__)
     except KeyboardInterrupt:
         return 130
+
+
+def _local_storage_failed(error: BaseException) -> bool:
+    """Whether error comes from a disk that is full or failing (in its
+    causes): a failed operation, not input that cannot be used."""
+    seen: BaseException | None = error
+    for _ in range(MAX_CAUSES):  # a chain may loop back on itself
+        if seen is None:
+            break
+        if isinstance(seen, OSError) and seen.errno in STORAGE_FAILURES:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 # -- parsing -------------------------------------------------------------------
@@ -355,13 +379,13 @@ class Output:
 
     def line(self, text: str) -> None:
         if not (self.json or self.quiet):
-            print(text, file=self._out)
+            print(printable(text), file=self._out)
 
     def problem(self, text: str) -> None:
         """A failed entry: on stderr, even with --quiet, but not in --json
         mode, where the document says it."""
         if not self.json:
-            print(text, file=sys.stderr)
+            print(printable(text), file=sys.stderr)
 
     def document(self, value: Any) -> None:
         if self.json:
@@ -369,8 +393,8 @@ class Output:
             self._out.write("\n")
 
     def error(self, message: str, status: int, kind: str) -> int:
-        first_line = message.strip().splitlines()[0] if message.strip() else kind
-        print(f"{PROG}: error: {first_line}", file=sys.stderr)
+        # One line: a newline the message holds (in a key) is escaped too.
+        print(f"{PROG}: error: {printable(message.strip() or kind)}", file=sys.stderr)
         self.document({"ok": False, "error": {"type": kind, "message": message}})
         return status
 
@@ -390,6 +414,29 @@ class Output:
         finally:
             if bar is not None:
                 bar.close()
+
+
+# What a terminal would obey rather than show: control characters (C0, DEL
+# and C1), and lone surrogates (the bytes of a local file name that are not
+# UTF-8), which cannot be printed; and the backslash that starts an escape.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\\\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    r"""text as a terminal shows it, not as one obeys it: a key holding ESC,
+    CR or a newline must not rewrite the screen nor forge a line of output.
+    Control characters become \xNN, lone surrogates \uNNNN and a backslash
+    \\, as in a Python string literal, so that the text can be read back
+    exactly; the JSON output holds the text as it is."""
+    return _UNPRINTABLE.sub(_escaped, text)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    if char == "\\":
+        return "\\\\"
+    code = ord(char)
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
 def human_size(size: int) -> str:
@@ -553,11 +600,25 @@ def _download(clerk: ObjectClerk, location: str, local: str, out: Output) -> Non
     bucket, key = split_object(location)
     path = Path(local)
     if path.is_dir() or local.endswith(("/", os.sep)):
-        path = path / key.rsplit("/", 1)[-1]
+        path = path / _file_name(key)
     path.parent.mkdir(parents=True, exist_ok=True)
     with out.progress(None) as bar:
         clerk.download_object(bucket, key, path, callback=bar.update if bar is not None else None)
     _done(out, "downloaded", location, str(path), path.stat().st_size)
+
+
+def _file_name(key: str) -> str:
+    """The last part of key as the name of a file in a directory; refused
+    where it is none (".", ".." or too long), which would otherwise write
+    the directory's own path or its parent's."""
+    name = key.rsplit("/", 1)[-1]
+    unfit = unfit_local_name(name)
+    if name in ("", ".", "..") or os.sep in name or unfit:
+        why = f": {unfit}" if unfit else ""
+        raise UsageError(
+            f"the key {key!r} ends in no file name{why}; give the file to write, not a directory"
+        )
+    return name
 
 
 def _object_destination(location: str, name: str) -> tuple[str, str]:

@@ -8,6 +8,7 @@ the botocore or s3transfer error behind it is kept as ``__cause__``.
 from __future__ import annotations
 
 __all__ = [
+    "ObjectClerkBadAnswerException",
     "ObjectClerkConfigurationException",
     "ObjectClerkConnectionException",
     "ObjectClerkException",
@@ -33,6 +34,12 @@ class ObjectClerkServerInternalException(ObjectClerkException):
 class ObjectClerkConnectionException(ObjectClerkException):
     """The store could not be reached, or the connection kept failing
     (refused, reset, timed out, body cut off) until the retries ran out."""
+
+
+class ObjectClerkBadAnswerException(ObjectClerkException):
+    """The store answered what no correct store does (a listing that names
+    the same continuation again, or pages that do not advance): following
+    it would loop, so the operation stops and names the answer."""
 
 
 class ObjectClerkServerAuthException(ObjectClerkException):

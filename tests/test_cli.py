@@ -4,6 +4,7 @@ JSON output, one-line errors, and the secret never printed."""
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
@@ -408,3 +409,99 @@ def test_put_resume_continues_an_unfinished_upload(
     assert done.returncode == 0, done.stderr
     assert s3.get_object(Bucket=bucket, Key="frame.fits")["Body"].read() == data
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+# -- hostile names, full disks ---------------------------------------------------
+
+TERMINAL_CONTROLS = ("\x1b", "\x07", "\r", "\x9b")
+
+
+def test_sync_and_check_lines_escape_control_characters_in_keys(
+    run: Run, bucket: str, tmp_path: Path
+) -> None:
+    """Files named to clear the screen or to forge a line print escaped,
+    one entry a line; --json keeps the names exact. (Dry runs and checks
+    only list the destination: stores differ in the keys they take.)"""
+    root = tmp_path / "dataset"
+    root.mkdir()
+    names = ["clear\x1b[2J.txt", "two\nlines.txt", "bell\x07\rback\\slash.txt"]
+    for name in names:
+        (root / name).write_bytes(b"data")
+
+    done = run("sync", str(root), f"s3://{bucket}/set", "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.splitlines()) == len(names) + 1  # one per entry, and the summary
+    assert not any(char in done.stdout for char in TERMINAL_CONTROLS)
+    assert "would upload clear\\x1b[2J.txt" in done.stdout
+    assert "would upload two\\x0alines.txt" in done.stdout
+    assert "would upload bell\\x07\\x0dback\\\\slash.txt" in done.stdout
+
+    checked = run("check", str(root), f"s3://{bucket}/set")
+    assert checked.returncode == 1
+    assert "missing      two\\x0alines.txt [absent" in checked.stdout
+    assert len(checked.stdout.splitlines()) == len(names) + 1
+
+    as_json = run("--json", "check", str(root), f"s3://{bucket}/set")
+    keys = sorted(entry["key"] for entry in json.loads(as_json.stdout)["entries"])
+    assert keys == sorted(names)
+
+
+def test_an_error_naming_a_key_is_one_escaped_line(run: Run, bucket: str) -> None:
+    done = run("info", f"s3://{bucket}/no\nsuch\x1b[31mkey")
+    assert done.returncode == 2
+    one_line_error(done, "no\\x0asuch\\x1b[31mkey")
+    assert len(done.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("key", [".", "dir/..", "dir/."])
+def test_get_of_a_key_that_is_no_file_name_into_a_directory_is_refused(
+    run: Run, key: str, tmp_path: Path
+) -> None:
+    """Refused before anything is asked of the store: a file named after
+    the directory would be written otherwise."""
+    done = run("get", f"s3://some-bucket/{key}", "newdir/")
+    assert done.returncode == 2
+    one_line_error(done, "ends in no file name")
+    assert not (tmp_path / "newdir").exists()
+
+
+def test_get_of_a_key_too_long_for_a_file_name_into_a_directory_is_refused(
+    run: Run, tmp_path: Path
+) -> None:
+    done = run("get", f"s3://some-bucket/{'n' * 300}", str(tmp_path))
+    assert done.returncode == 2
+    one_line_error(done, "255 at most")
+
+
+def test_a_full_disk_exits_1_not_2(
+    endpoint: Endpoint,
+    environment: dict[str, str],
+    s3: Any,
+    bucket: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A full disk is the operation failing, not the command line being
+    wrong: every write of the download fails as on a full file system."""
+    s3.put_object(Bucket=bucket, Key="k", Body=b"some bytes")
+
+    def full(fd: int, data: Any, offset: int) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "pwrite", full)
+    status = cli.main(
+        [
+            "--retry-tries",
+            "2",
+            "--retry-delay",
+            "0",
+            "get",
+            f"s3://{bucket}/k",
+            str(tmp_path / "k"),
+        ],
+        environ=environment,
+    )
+    assert status == cli.FAILED
+    assert "No space left on device" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
