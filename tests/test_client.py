@@ -138,6 +138,19 @@ def test_clerks_of_one_connection_share_one_client(
     assert entry["LastModified"].tzinfo is UTC, "the shared session parses timestamps"
 
 
+def test_a_shared_client_has_the_clerks_handler_once(
+    make_clerk: Callable[..., ObjectClerk],
+) -> None:
+    """Registered when the client is made, not by each clerk that shares it."""
+    clerks = [make_clerk(own_client=False) for _ in range(3)]
+    raw = clerks[0]._s3.raw
+    assert all(clerk._s3.raw is raw for clerk in clerks)
+    handlers = raw.meta.events._emitter._handlers.prefix_search("before-call.s3.PutObject")
+    assert [h for h in handlers if h is _client._no_wait_for_small_bodies] == [
+        _client._no_wait_for_small_bodies
+    ]
+
+
 @pytest.mark.parametrize(
     "other",
     [
