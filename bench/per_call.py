@@ -30,7 +30,8 @@ first rotates), medians of --repeat runs. Every run is a fresh child process
 (``per_call.py --one WORKLOAD SIDE``): its imports and its setup (putting
 the objects to delete, with one client, in 8 threads) are not timed; the
 first construction, with its load of the service model, is, as a pipeline
-pays it. The timing and the settling pause before it are run.py's.
+pays it. Deletes and uploads are timed by run.py's measure (after its
+settling pause, so that the server has finished the setup's requests).
 
 The published side: ``--published-python PATH`` names the python of a
 separate environment where object-clerk 1.1.0 is installed, e.g.::
