@@ -7,14 +7,23 @@ in the s3transfer managers it hands the client to, so that each request
 ProcessClient keeps what a client is made from rather than the client, so
 that a clerk can be pickled to another process (a boto3 client cannot) and
 used after a fork (a boto3 client made before it is unsafe after it).
+
+The clients themselves are shared within a process by every clerk made from
+the same connection, and all are made by one botocore session, whose loader
+keeps the parsed S3 service model: a clerk made for each call, as pipelines
+do, then costs a look-up rather than a session, a parse of the model and a
+connection pool of its own.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
+import hmac
 import os
 import threading
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -68,14 +77,41 @@ class Connection:
     verify: bool | str | None
 
     def client(self) -> Any:
+        """The boto3 client of this connection in this process: the one
+        already made from the same connection, else a new one."""
+        return _SHARED.client(self)
+
+    def new_client(self, session: boto3.session.Session) -> Any:
         # A copy: botocore rewrites the retries of the config it is given.
         return make_s3_client(
+            session,
             self.endpoint_url,
             self.access_key,
             self.secret_key.reveal(),
             copy.deepcopy(self.config),
             self.verify,
         )
+
+    def key(self) -> bytes | None:
+        """What the client is made from, as a digest under a key of this
+        process: equal exactly when the clients would be, and showing no
+        secret wherever it is kept. It covers the environment botocore reads
+        when it makes a client (AWS_*, proxies), so that a clerk made after
+        a change to it gets a client made after it too. None where the
+        config holds a value that cannot be compared by value: such a client
+        is not shared."""
+        try:
+            made_from = (
+                self.endpoint_url,
+                self.access_key,
+                self.secret_key.reveal(),
+                tuple((name, _canonical(getattr(self.config, name))) for name in _CONFIG_OPTIONS),
+                _canonical(self.verify),
+                tuple(sorted(_client_environment().items())),
+            )
+        except TypeError:
+            return None
+        return hmac.digest(_DIGEST_KEY, repr(made_from).encode(), hashlib.sha256)
 
 
 class ProcessClient:
@@ -109,12 +145,99 @@ class ProcessClient:
         self.__init__(state["connection"], state["policy"])  # type: ignore[misc]
 
 
+# The clients of this process, shared by connection: the latest this many.
+# A client still in use by a clerk stays its client when it leaves the cache.
+SHARED_CLIENTS = 16
+
+# Config options are compared by name; botocore lists them all here.
+_CONFIG_OPTIONS = tuple(Config.OPTION_DEFAULTS)
+
+# The digests of connections are keyed, so that a digest kept in memory
+# cannot be tested against guessed secrets.
+_DIGEST_KEY = os.urandom(32)
+
+# Values compared by value; of these exact types only (a subclass may
+# compare, or print, otherwise).
+_PLAIN = (type(None), bool, int, float, str, bytes)
+
+
+def _canonical(value: Any) -> Any:
+    """value as nested tuples of plain values, whose repr is equal exactly
+    when the values are; TypeError for a value of any other type."""
+    if type(value) in _PLAIN:
+        return value
+    if type(value) is dict:
+        items = [(repr(_canonical(k)), _canonical(v)) for k, v in value.items()]
+        return ("dict", tuple(sorted(items)))
+    if type(value) in (list, tuple):
+        return (type(value).__name__, tuple(_canonical(item) for item in value))
+    raise TypeError(f"{type(value).__name__} is not compared by value")
+
+
+def _client_environment() -> dict[str, str]:
+    """The variables botocore consults when it makes a client: its own
+    (AWS_CA_BUNDLE, AWS_ENDPOINT_URL_S3...) and the proxies."""
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if name.upper().startswith("AWS_") or name.upper().endswith("_PROXY")
+    }
+
+
+class SharedClients:
+    """This process's boto3 session and the clients made with it, by the
+    digest of their connection, the latest SHARED_CLIENTS of them. The
+    session's loader keeps the parsed service model and endpoint data for
+    every client it makes. Used under the lock: a session is not
+    thread-safe (its clients are)."""
+
+    def __init__(self, session: boto3.session.Session | None = None) -> None:
+        self.lock = threading.Lock()
+        self.session = session
+        self._clients: OrderedDict[bytes, Any] = OrderedDict()
+
+    def client(self, connection: Connection) -> Any:
+        key = connection.key()
+        with self.lock:
+            if key is not None and key in self._clients:
+                self._clients.move_to_end(key)
+                return self._clients[key]
+            if self.session is None:
+                self.session = _new_session()
+            client = connection.new_client(self.session)
+            if key is not None:
+                self._clients[key] = client
+                while len(self._clients) > SHARED_CLIENTS:
+                    self._clients.popitem(last=False)
+            return client
+
+    def forget(self) -> None:
+        """Make new clients from now on; the session, and its parsed
+        models, stay."""
+        with self.lock:
+            self._clients.clear()
+
+
+_SHARED = SharedClients()
+
+
+def forget_shared_clients() -> None:
+    """Clerks made from now on get new clients, not the ones made so far
+    (on which earlier code may have registered event handlers)."""
+    _SHARED.forget()
+
+
 # Every ProcessClient forgets its client in a forked child: the child makes
 # its own (and a lock held by a parent's thread at the fork is not held).
 _LIVE: weakref.WeakSet[ProcessClient] = weakref.WeakSet()
 
 
 def _forget_clients_after_fork() -> None:
+    """In a forked child: no client of the parent (they hold its
+    connections) is used again. The session and its parsed models are
+    kept, unless a parent's thread was using it at the fork."""
+    global _SHARED
+    _SHARED = SharedClients(None if _SHARED.lock.locked() else _SHARED.session)
     for process_client in list(_LIVE):
         process_client._reset()
 
@@ -122,20 +245,26 @@ def _forget_clients_after_fork() -> None:
 os.register_at_fork(after_in_child=_forget_clients_after_fork)
 
 
+def _new_session() -> boto3.session.Session:
+    """A boto3 session whose responses' timestamps are read by
+    parse_timestamp."""
+    core = botocore.session.get_session()
+    core.get_component("response_parser_factory").set_parser_defaults(
+        timestamp_parser=parse_timestamp
+    )
+    return boto3.session.Session(botocore_session=core)
+
+
 def make_s3_client(
+    session: boto3.session.Session,
     endpoint_url: str,
     access_key: str,
     secret_key: str,
     config: Config,
     verify: bool | str | None,
 ) -> Any:
-    """A boto3 S3 client of its own session: sessions are not thread-safe,
-    clients are."""
-    core = botocore.session.get_session()
-    core.get_component("response_parser_factory").set_parser_defaults(
-        timestamp_parser=parse_timestamp
-    )
-    session = boto3.session.Session(botocore_session=core)
+    """A boto3 S3 client made by session, which the caller holds the lock
+    of: sessions are not thread-safe, clients are."""
     client = session.client(
         "s3",
         endpoint_url=endpoint_url,

@@ -15,6 +15,7 @@ import pytest
 from botocore.config import Config
 
 from object_clerk import ObjectClerk
+from object_clerk._client import forget_shared_clients
 
 MiB = 1024 * 1024
 # S3's smallest part: the smallest threshold that exercises multipart paths.
@@ -139,12 +140,23 @@ def bucket(make_bucket: Callable[[], str]) -> str:
     return make_bucket()
 
 
+@pytest.fixture(autouse=True)
+def fresh_clients() -> None:
+    """Each test's clerks share no client with an earlier test's: tests
+    register event handlers (faults, counters) on their clerks' clients."""
+    forget_shared_clients()
+
+
 @pytest.fixture
 def make_clerk(endpoint: Endpoint, monkeypatch: pytest.MonkeyPatch) -> Callable[..., ObjectClerk]:
     """Clerks on the endpoint with zero retry delays and a 5 MiB threshold;
-    keyword arguments override constructor arguments, env= the environment."""
+    keyword arguments override constructor arguments, env= the environment.
+    Each has a client of its own (tests register event handlers on it),
+    unless own_client=False: then it shares the one of its connection."""
 
-    def make(env: dict[str, str] | None = None, **overrides: Any) -> ObjectClerk:
+    def make(
+        env: dict[str, str] | None = None, *, own_client: bool = True, **overrides: Any
+    ) -> ObjectClerk:
         settings = {"MULTIPART_THRESHOLD": str(TEST_THRESHOLD), **(env or {})}
         for name, value in settings.items():
             monkeypatch.setenv(name, value)
@@ -162,6 +174,8 @@ def make_clerk(endpoint: Endpoint, monkeypatch: pytest.MonkeyPatch) -> Callable[
             "verify": os.environ.get("CA_BUNDLE") or None,
         }
         arguments.update(overrides)
+        if own_client:
+            forget_shared_clients()
         return ObjectClerk(**arguments)
 
     return make

@@ -1,17 +1,21 @@
-"""RetryingClient: every S3 operation retried, request bodies rewound."""
+"""RetryingClient: every S3 operation retried, request bodies rewound; the
+clients of a process shared by the clerks made from the same connection."""
 
 from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
+import botocore.loaders
 import botocore.utils
 import pytest
+from botocore.config import Config
 
-from object_clerk import ObjectClerk
-from object_clerk._client import parse_timestamp
+from object_clerk import ObjectClerk, _client
+from object_clerk._client import Connection, Secret, parse_timestamp
 from tests.conftest import Endpoint, stored_bytes
 from tests.faults import inject
 from tests.proxy import FaultProxy, request_matcher
@@ -79,3 +83,150 @@ def test_a_listing_gives_aware_timestamps(clerk: ObjectClerk, s3: Any, bucket: s
     assert entry["LastModified"].tzinfo is UTC, "parsed by parse_timestamp"
     age = datetime.now(UTC) - entry["LastModified"]
     assert abs(age.total_seconds()) < 3600
+
+
+class ModelLoads:
+    """Counts the JSON decodes of the S3 service model (service-2.json)
+    from its creation on."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        load_file = botocore.loaders.JSONFileLoader.load_file
+
+        def counted(loader: Any, file_path: str) -> Any:
+            if file_path.replace("\\", "/").split("/")[-3:][::2] == ["s3", "service-2"]:
+                self.count += 1
+            return load_file(loader, file_path)
+
+        monkeypatch.setattr(botocore.loaders.JSONFileLoader, "load_file", counted)
+
+
+def test_clerks_made_per_call_parse_the_service_model_once_per_process(
+    make_clerk: Callable[..., ObjectClerk],
+    s3: Any,
+    bucket: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each with credentials of its own, so that each makes a client: the
+    parsed model is the process's, not the client's. (Counted from after
+    the fixtures' own clients are made.)"""
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    loads = ModelLoads(monkeypatch)
+    for number in range(5):
+        clerk = make_clerk(
+            own_client=False, access_key=f"reader-{number}", secret_key=f"secret-{number}"
+        )
+        assert clerk._s3.raw.meta.service_model.service_name == "s3"
+    assert loads.count <= 1
+    for _ in range(5):
+        assert make_clerk(own_client=False).get_object(bucket, "k") == b"x"
+    assert loads.count <= 1
+
+
+def test_clerks_of_one_connection_share_one_client(
+    make_clerk: Callable[..., ObjectClerk], s3: Any, bucket: str
+) -> None:
+    first = make_clerk(own_client=False)
+    second = make_clerk(
+        own_client=False, retry_tries=7
+    )  # the policy is the clerk's, not the client's
+    assert second._s3.raw is first._s3.raw
+    assert second._s3 is not first._s3
+    first.upload_object(b"shared", bucket, "k")
+    assert second.get_object(bucket, "k") == b"shared"
+    (entry,) = second.list_objects(bucket)
+    assert entry["LastModified"].tzinfo is UTC, "the shared session parses timestamps"
+
+
+def test_a_shared_client_has_the_clerks_handler_once(
+    make_clerk: Callable[..., ObjectClerk],
+) -> None:
+    """Registered when the client is made, not by each clerk that shares it."""
+    clerks = [make_clerk(own_client=False) for _ in range(3)]
+    raw = clerks[0]._s3.raw
+    assert all(clerk._s3.raw is raw for clerk in clerks)
+    handlers = raw.meta.events._emitter._handlers.prefix_search("before-call.s3.PutObject")
+    assert [h for h in handlers if h is _client._no_wait_for_small_bodies] == [
+        _client._no_wait_for_small_bodies
+    ]
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        {"access_key": "another-access-key"},
+        {"secret_key": "another-secret-key"},
+        {"host": "localhost"},
+        {"port": 1},
+        {"use_ssl": True},
+        {"verify": False},
+        {"client_config": {"read_timeout": 9}},
+        {"client_config": {"s3": {"addressing_style": "virtual"}}},
+        {"env": {"S3_CLIENT_CONFIG": '{"max_pool_connections": 3}'}},
+        {"env": {"AWS_CA_BUNDLE": "/nonexistent/ca.pem"}},
+        {"env": {"HTTPS_PROXY": "http://127.0.0.1:1"}},
+    ],
+    ids=lambda other: ",".join(f"{k}={v}" for k, v in other.items()),
+)
+def test_clerks_of_other_connections_share_no_client(
+    make_clerk: Callable[..., ObjectClerk], other: dict[str, Any]
+) -> None:
+    made = make_clerk(own_client=False)
+    assert make_clerk(own_client=False)._s3.raw is made._s3.raw, "the same connection shares"
+    differing = make_clerk(own_client=False, **other)
+    assert differing._s3.raw is not made._s3.raw
+    assert make_clerk(own_client=False, **other)._s3.raw is differing._s3.raw
+
+
+def test_a_client_made_with_another_secret_signs_with_its_own(
+    make_clerk: Callable[..., ObjectClerk], endpoint: Endpoint
+) -> None:
+    right = make_clerk(own_client=False)
+    wrong = make_clerk(own_client=False, secret_key="not-the-secret")
+    assert make_clerk(own_client=False)._s3.raw is right._s3.raw
+    secrets = {clerk._s3.raw._request_signer._credentials.secret_key for clerk in (right, wrong)}
+    assert secrets == {endpoint.secret_key, "not-the-secret"}
+
+
+def test_a_config_compared_by_identity_only_is_not_shared(endpoint: Endpoint) -> None:
+    class Tag(str):
+        pass
+
+    def connection(config: Config) -> Connection:
+        return Connection(endpoint.url, "a", Secret("s"), config, None)
+
+    plain = connection(Config(user_agent_extra="tag"))
+    assert plain.key() is not None
+    assert plain.key() == connection(Config(user_agent_extra="tag")).key()
+    assert connection(Config(user_agent_extra=Tag("tag"))).key() is None
+    odd = connection(Config(user_agent_extra=Tag("tag")))
+    assert odd.client() is not odd.client()
+
+
+def test_the_shared_clients_show_no_secret(make_clerk: Callable[..., ObjectClerk]) -> None:
+    make_clerk(own_client=False, secret_key="a-secret-only-the-client-holds")
+    shared = _client._SHARED
+    shown = repr(vars(shared)) + repr(list(shared._clients)) + repr(vars(_client))
+    assert "a-secret-only-the-client-holds" not in shown
+    assert b"a-secret-only-the-client-holds".hex() not in shown
+
+
+def test_the_shared_clients_are_the_latest_few(
+    make_clerk: Callable[..., ObjectClerk], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_client, "SHARED_CLIENTS", 2)
+    clerks = [make_clerk(own_client=False, access_key=f"key-{number}") for number in range(3)]
+    assert len(_client._SHARED._clients) == 2
+    assert make_clerk(own_client=False, access_key="key-2")._s3.raw is clerks[2]._s3.raw
+    assert make_clerk(own_client=False, access_key="key-0")._s3.raw is not clerks[0]._s3.raw, (
+        "dropped"
+    )
+    assert clerks[0]._s3.raw is clerks[0]._s3.raw, "a clerk keeps its client"
+
+
+def test_clerks_made_by_many_threads_at_once_share_one_client(
+    make_clerk: Callable[..., ObjectClerk],
+) -> None:
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        clerks = list(pool.map(lambda _: make_clerk(own_client=False), range(32)))
+    assert len({id(clerk._s3.raw) for clerk in clerks}) == 1

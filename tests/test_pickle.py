@@ -1,5 +1,6 @@
 """A clerk travels to other processes (pickled, or across a fork) with the
-configuration it was made with, and builds its own client there; every
+configuration it was made with, and builds its own client there (shared
+there by the clerks of the same connection, never the parent's); every
 exception it raises survives a pickle round trip."""
 
 from __future__ import annotations
@@ -9,13 +10,15 @@ import inspect
 import logging
 import os
 import pickle
+import time
 from collections.abc import Callable
 from typing import Any
 
+import botocore.loaders
 import pytest
 
 import object_clerk
-from object_clerk import ObjectClerk, ObjectClerkException
+from object_clerk import ObjectClerk, ObjectClerkException, _client
 from object_clerk._verify import Mismatch
 from tests.conftest import TEST_THRESHOLD, MiB, stored_bytes
 
@@ -77,6 +80,96 @@ def test_a_clerk_made_before_a_fork_works_in_the_child(
     assert os.waitstatus_to_exitcode(status) == 0
     assert stored_bytes(s3, bucket, "child") == DATA
     assert clerk.get_object(bucket, "parent") == b"before the fork"
+
+
+def test_unpickled_clerks_share_the_client_of_their_connection(
+    make_clerk: Callable[..., ObjectClerk], bucket: str
+) -> None:
+    clerk = make_clerk(own_client=False)
+    pickled = pickle.dumps(clerk)
+    assert b"botocore.client" not in pickled, "no client travels"
+    first, second = pickle.loads(pickled), pickle.loads(pickled)
+    assert first._s3.raw is second._s3.raw is clerk._s3.raw
+    first.upload_object(DATA, bucket, "k")
+    assert second.get_object(bucket, "k") == DATA
+
+
+def exit_status(pid: int, timeout: float = 60) -> int:
+    """The exit code of the child pid; killed (and reported as -9) if it
+    has not exited within timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.01)  # polling a child process, not pacing a retry
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    return -9
+
+
+def count_model_loads() -> list[str]:
+    """In a child: the S3 service models decoded from now on."""
+    loads: list[str] = []
+    load_file = botocore.loaders.JSONFileLoader.load_file
+
+    def counted(loader: Any, file_path: str) -> Any:
+        if "service-2" in file_path and "/s3/" in file_path.replace("\\", "/"):
+            loads.append(file_path)
+        return load_file(loader, file_path)
+
+    botocore.loaders.JSONFileLoader.load_file = counted  # type: ignore[method-assign]
+    return loads
+
+
+def test_clerks_made_in_a_forked_child_share_a_client_of_the_childs(
+    make_clerk: Callable[..., ObjectClerk], s3: Any, bucket: str
+) -> None:
+    """The child uses none of the parent's clients (nor their connections),
+    and parses the service model no more: the session is kept."""
+    clerk = make_clerk(own_client=False)
+    clerk.upload_object(b"before the fork", bucket, "parent")
+    parent_client = clerk._s3.raw
+    pid = os.fork()
+    if pid == 0:  # the child: report by exit status only
+        status = 1
+        try:
+            loads = count_model_loads()
+            made = make_clerk(own_client=False), make_clerk(own_client=False)
+            shared = made[0]._s3.raw is made[1]._s3.raw is clerk._s3.raw
+            made[0].upload_object(DATA, bucket, "child")
+            works = made[1].get_object(bucket, "child") == DATA
+            status = 0 if shared and clerk._s3.raw is not parent_client and works else 2
+            status = status or (3 if loads else 0)
+        finally:
+            os._exit(status)
+    assert exit_status(pid) == 0
+    assert stored_bytes(s3, bucket, "child") == DATA
+    assert clerk._s3.raw is parent_client
+    assert make_clerk(own_client=False).get_object(bucket, "parent") == b"before the fork"
+
+
+def test_a_fork_while_a_client_is_being_made_leaves_the_child_a_new_session(
+    make_clerk: Callable[..., ObjectClerk], bucket: str
+) -> None:
+    """A parent's thread inside the shared session at the fork (here: its
+    lock held) may have left it half changed: the child neither waits for
+    that lock nor uses that session."""
+    clerk = make_clerk(own_client=False)
+    parent_session = _client._SHARED.session
+    with _client._SHARED.lock:
+        pid = os.fork()
+        if pid == 0:
+            status = 1
+            try:
+                clerk.upload_object(b"from the child", bucket, "child")
+                fresh = _client._SHARED.session is not parent_session
+                status = (
+                    0 if fresh and clerk.get_object(bucket, "child") == b"from the child" else 2
+                )
+            finally:
+                os._exit(status)
+    assert exit_status(pid) == 0
 
 
 def exception_classes() -> list[type[ObjectClerkException]]:
