@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from awscrt import checksums  # type: ignore[import-untyped]
+from awscrt import checksums
 
 Buffer = bytes | bytearray | memoryview
 # S3 takes at most this many parts in one multipart upload.

@@ -304,7 +304,8 @@ def parse_timestamp(value: str) -> datetime:
         else:
             if parsed.utcoffset() == timedelta(0):
                 return parsed
-    return botocore.utils.parse_timestamp(value)
+    parsed_by_botocore: datetime = botocore.utils.parse_timestamp(value)
+    return parsed_by_botocore
 
 
 class RetryingClient:

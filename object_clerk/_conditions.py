@@ -218,7 +218,8 @@ def _checksum_of_probe(algorithm: str) -> tuple[str, str]:
 
 def _keeps(s3: RetryingClient, bucket: str, key: str, member: str, value: str) -> bool:
     head = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
-    return head.get(member) == value
+    stored: object = head.get(member)
+    return stored == value
 
 
 def _refused_checksum(error: ClientError) -> bool:

@@ -619,7 +619,8 @@ def _readinto(body: Any) -> Callable[[memoryview], int]:
     """body's readinto; bodies of botocore before 1.38.20 have none, and
     are read and copied."""
     if hasattr(body, "readinto"):
-        return body.readinto  # type: ignore[no-any-return]
+        readinto: Callable[[memoryview], int] = body.readinto
+        return readinto
 
     def read_and_copy(view: memoryview) -> int:
         data = body.read(len(view))
@@ -644,11 +645,14 @@ class _Response:
         raw = getattr(body, "_raw_stream", None)
         connection_stream = getattr(raw, "_fp", None)
         self._raw = None
+        self._readinto: Callable[[memoryview], int]
         # Only botocore's plain body: a subclass may check what it reads
         # (response checksums, with response_checksum_validation).
         if type(body) is StreamingBody and isinstance(connection_stream, http.client.HTTPResponse):
             self._raw = raw
-        self._readinto = connection_stream.readinto if self._raw is not None else _readinto(body)
+            self._readinto = connection_stream.readinto
+        else:
+            self._readinto = _readinto(body)
 
     @property
     def direct(self) -> bool:

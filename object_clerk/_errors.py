@@ -84,6 +84,8 @@ def _client_error_class(error: ClientError) -> type[ObjectClerkException]:
         return _BY_CODE[code]
     if is_transient(error):
         return ObjectClerkServerInternalException
+    if status is None:  # no HTTP answer to go by
+        return ObjectClerkException
     return _BY_STATUS.get(status, ObjectClerkException)
 
 

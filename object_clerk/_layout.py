@@ -31,7 +31,8 @@ def upload_part_size(size: int, threshold: int, chunksize: int | None = None) ->
     """
     if size < threshold:
         return None
-    return ChunksizeAdjuster().adjust_chunksize(chunksize or threshold, size)
+    part_size: int = ChunksizeAdjuster().adjust_chunksize(chunksize or threshold, size)
+    return part_size
 
 
 def part_count(size: int, part_size: int) -> int:

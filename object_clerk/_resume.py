@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import zip_longest
-from typing import IO, Any, Protocol
+from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
@@ -27,7 +27,7 @@ from object_clerk import _listing
 from object_clerk._client import RetryingClient
 from object_clerk._errors import translate
 from object_clerk._progress import Progress
-from object_clerk._source import SourceChanged
+from object_clerk._source import Reader, SourceChanged
 
 # Bytes hashed per read when checking a kept part against the local data.
 HASH_READ_SIZE = 1024 * 1024
@@ -82,7 +82,7 @@ class PartClient(Protocol):
     def forget_parts(self) -> None: ...
 
 
-Window = Callable[[int, int], IO[bytes]]  # (offset, size) -> a body of those bytes
+Window = Callable[[int, int], Reader]  # (offset, size) -> a body of those bytes
 
 
 def plan_parts(size: int, part_size: int) -> list[PartPlan]:
@@ -288,7 +288,7 @@ def _send_missing(
             future.result()
 
 
-def _md5(body: IO[bytes]) -> bytes:
+def _md5(body: Reader) -> bytes:
     digest = hashlib.md5()
     for chunk in iter(lambda: body.read(HASH_READ_SIZE), b""):
         digest.update(chunk)

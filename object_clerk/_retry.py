@@ -152,7 +152,7 @@ class RetryPolicy:
         tries: int | None = None,
     ) -> T:
         """Call function through retry_call while it raises exceptions."""
-        return retry_call(
+        result: T = retry_call(
             function,
             exceptions=exceptions,
             tries=self.tries if tries is None else tries,
@@ -162,6 +162,7 @@ class RetryPolicy:
             jitter=self.jitter,
             logger=logger,
         )
+        return result
 
 
 def _check_number(name: str, value: Any) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from object_clerk._verify import Mismatch
 from object_clerk.exceptions import ObjectSaveException, ObjectSourceChangedException
@@ -26,6 +26,17 @@ READ_SIZE = 8 * 1024 * 1024
 # A stream that cannot seek is copied aside so that it can be read again;
 # up to this many bytes stay in memory.
 SPOOL_IN_MEMORY = 16 * 1024 * 1024
+
+
+class Reader(Protocol):
+    """What an upload uses of the file object it reads from: the caller's
+    binary file, its spooled copy, or a reader over the caller's bytes."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET, /) -> int: ...
+
+    def tell(self) -> int: ...
 
 
 # What a stat of a file source tells of its version (None: not a file).
@@ -47,7 +58,7 @@ class UploadSource:
     size: int
     description: str
     filename: str | None = None
-    fileobj: IO[bytes] | None = None
+    fileobj: Reader | None = None
     start: int = 0
     seen: Fingerprint = None
 
@@ -200,7 +211,7 @@ def _seekable(fileobj: IO[bytes]) -> Iterator[tuple[IO[bytes], int, int]]:
         shutil.copyfileobj(fileobj, spool, READ_SIZE)
         size = spool.tell()
         spool.seek(0)
-        yield spool, 0, size  # type: ignore[misc]
+        yield spool, 0, size
 
 
 def _is_seekable(fileobj: IO[bytes]) -> bool:

@@ -345,9 +345,9 @@ class Runner:
         for batch in self._batcher.add(step):
             self._submit(batch)
         if len(self._batcher) and self._idle():
-            batch = self._batcher.flush()
-            if batch is not None:
-                self._submit(batch)
+            rest = self._batcher.flush()
+            if rest is not None:
+                self._submit(rest)
 
     def record(self, entry: ReportEntry) -> None:
         """An entry done, or decided without running anything."""

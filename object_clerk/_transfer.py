@@ -15,7 +15,7 @@ import io
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError, HTTPClientError
@@ -37,7 +37,7 @@ from object_clerk._client import IN_ONE_WRITE, RetryingClient
 from object_clerk._headers import copied_headers
 from object_clerk._layout import upload_part_size
 from object_clerk._progress import Progress
-from object_clerk._source import SourceChanged, UploadSource
+from object_clerk._source import Reader, SourceChanged, UploadSource
 from object_clerk._verify import PRECONDITION_FAILED, Mismatch, StoredObject, error_code
 from object_clerk.exceptions import ObjectExistsException
 
@@ -143,7 +143,8 @@ def _holds(s3: RetryingClient, request: dict[str, Any], etag: Etag) -> str | Non
         return None
     if Etag.parse(stored.get("ETag") or "") != etag or _upload_open(s3, request):
         return None
-    return stored.get("ETag")
+    answered: str | None = stored.get("ETag")
+    return answered
 
 
 def _upload_open(s3: RetryingClient, request: dict[str, Any]) -> bool:
@@ -162,7 +163,8 @@ def _upload_open(s3: RetryingClient, request: dict[str, Any]) -> bool:
     return True
 
 
-class _KnownObject(BaseSubscriber):
+# Without types-s3transfer installed, s3transfer's classes are untyped (Any).
+class _KnownObject(BaseSubscriber):  # type: ignore[misc, unused-ignore]
     """Tells s3transfer the size (and ETag) already known from our HEAD, so
     it does not send a HEAD of its own; with the ETag it makes every ranged
     GET conditional (If-Match) on the object not changing."""
@@ -188,7 +190,7 @@ class _Window:
 
     def __init__(
         self,
-        fileobj: IO[bytes],
+        fileobj: Reader,
         start: int,
         size: int,
         source: UploadSource,
@@ -248,10 +250,12 @@ class _Exact:
         return data
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        return self._body.seek(offset, whence)  # type: ignore[no-any-return]
+        position: int = self._body.seek(offset, whence)
+        return position
 
     def tell(self) -> int:
-        return self._body.tell()  # type: ignore[no-any-return]
+        position: int = self._body.tell()
+        return position
 
 
 class _DigestingClient:
@@ -419,7 +423,8 @@ class _DigestingClient:
             return Etag(self._single.hex(), None)
 
 
-class _Reporting(BaseSubscriber):
+# Without types-s3transfer installed, s3transfer's classes are untyped (Any).
+class _Reporting(BaseSubscriber):  # type: ignore[misc, unused-ignore]
     """Passes s3transfer's progress (negative when it rewinds) on."""
 
     def __init__(self, progress: Progress) -> None:
@@ -462,7 +467,9 @@ def upload(
         target = _Window(source.fileobj, source.start, source.size, source)
     with _manager(client, config) as manager:
         subscribers = [_KnownObject(source.size), _Reporting(progress)]
-        manager.upload(target, bucket, key, headers, subscribers).result()
+        # s3transfer reads any file-like object; types-s3transfer asks for an IO.
+        future = manager.upload(target, bucket, key, headers, subscribers)  # type: ignore[arg-type, unused-ignore]
+        future.result()
     return client.written()
 
 
@@ -492,7 +499,7 @@ def _upload_resumable(
         _resume.upload_parts(s3, client, window, bucket, key, plan, headers, progress, workers)
 
 
-def _opened(source: UploadSource, opened: contextlib.ExitStack) -> tuple[IO[bytes], int]:
+def _opened(source: UploadSource, opened: contextlib.ExitStack) -> tuple[Reader, int]:
     """The file object source reads from, and its start."""
     if source.filename is not None:
         return opened.enter_context(open(source.filename, "rb")), 0

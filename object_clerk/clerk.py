@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterator
+from concurrent.futures import Executor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, NoReturn, TypeVar
@@ -23,6 +24,7 @@ from object_clerk._resume import IncompleteUpload
 from object_clerk._retry import RetryPolicy
 from object_clerk._settings import DEFAULT_LIST_PAGE_SIZE, Settings, page_size, settings_from_env
 from object_clerk._source import UploadData, open_source
+from object_clerk._sync_report import CheckReport, SyncReport
 from object_clerk._verify import PRECONDITION_FAILED, error_code
 from object_clerk.exceptions import (
     ObjectClerkConfigurationException,
@@ -578,8 +580,8 @@ class ObjectClerk:
         dry_run: bool = False,
         workers: int = 8,
         callback: ProgressCallback | None = None,
-        executor: _sync.Executor | None = None,
-    ) -> _sync.SyncReport:
+        executor: Executor | None = None,
+    ) -> SyncReport:
         """Make destination hold what source holds: a local directory or an
         "s3://bucket/prefix" each (local to store uploads, store to local
         downloads, store to store copies server-side), each entry by the
@@ -608,8 +610,8 @@ class ObjectClerk:
         destination: str | os.PathLike[str],
         *,
         workers: int = 8,
-        executor: _sync.Executor | None = None,
-    ) -> _sync.CheckReport:
+        executor: Executor | None = None,
+    ) -> CheckReport:
         """Compare destination with source, entry by entry, writing nothing:
         same, differ, missing (not at the destination), extra (only there),
         or unverifiable (nothing the store keeps can tell). The report is ok

@@ -406,8 +406,8 @@ class Output:
             try:
                 from tqdm import tqdm
             except ImportError:
-                tqdm = None
-            if tqdm is not None:
+                pass  # no bar: the same work, the same output
+            else:
                 bar = tqdm(total=total, unit="B", unit_scale=True, file=sys.stderr)
         try:
             yield bar
