@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from object_clerk import cli
-from tests.conftest import TEST_THRESHOLD, Endpoint, stored_bytes, stored_keys
+from tests.support import TEST_THRESHOLD, Endpoint, stored_bytes, stored_keys
 
 COMMANDS = (
     "ls",

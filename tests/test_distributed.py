@@ -19,7 +19,7 @@ import distributed
 import pytest
 
 from object_clerk import ObjectClerk
-from tests.conftest import TEST_THRESHOLD, stored_keys
+from tests.support import TEST_THRESHOLD, stored_keys
 
 SECONDS = 60  # every wait here is bounded by this
 

@@ -34,8 +34,8 @@ from object_clerk._checksum import Etag, multipart_etag
 from object_clerk._conditions import PROBE_PREFIX
 from object_clerk._layout import upload_part_size
 from object_clerk._settings import settings_from_env
-from tests.conftest import MiB, stored_bytes, stored_keys
 from tests.faults import inject, once
+from tests.support import MiB, stored_bytes, stored_keys
 
 SMALL = b"the object that was there first"
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Endpoint, MiB
+from tests.support import Endpoint, MiB
 
 SIZE = 256 * MiB
 

@@ -21,8 +21,8 @@ from object_clerk import (
     ObjectClerkServerInternalException,
     ObjectVerificationException,
 )
-from tests.conftest import TEST_THRESHOLD, Endpoint, hides_part_sizes, stored_bytes, stored_keys
 from tests.proxy import FaultProxy, Request, request_matcher
+from tests.support import TEST_THRESHOLD, Endpoint, hides_part_sizes, stored_bytes, stored_keys
 from tests.workloads import round_trips
 
 READ_TIMEOUT = 1  # the proxy's "delay" answers after 1.5 s

@@ -27,8 +27,8 @@ from object_clerk import (
     _partial,
 )
 from object_clerk._checksum import Etag
-from tests.conftest import TEST_THRESHOLD, Endpoint, MiB, child_environment
 from tests.faults import inject
+from tests.support import TEST_THRESHOLD, Endpoint, MiB, child_environment
 
 CHUNK = MiB
 # Ranges of 1 MiB: a break costs at most one of them.

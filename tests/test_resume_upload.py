@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from object_clerk import ObjectClerk, ObjectClerkServerInternalException
-from tests.conftest import TEST_THRESHOLD, Endpoint, child_environment, stored_bytes
 from tests.faults import inject
+from tests.support import TEST_THRESHOLD, Endpoint, child_environment, stored_bytes
 
 PARTS = 6
 DATA = os.urandom(PARTS * TEST_THRESHOLD - 54321)  # six parts, the last one short

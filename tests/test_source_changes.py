@@ -18,8 +18,8 @@ import pytest
 
 from object_clerk import ObjectClerk, ObjectSaveException, ObjectSourceChangedException, cli
 from object_clerk._checksum import full_object_checksum
-from tests.conftest import TEST_THRESHOLD, MiB, stored_bytes, stored_keys
 from tests.faults import inject
+from tests.support import TEST_THRESHOLD, MiB, stored_bytes, stored_keys
 
 OLD = os.urandom(3 * MiB + 11)  # the good object the key holds before
 SIZE = 4 * TEST_THRESHOLD + 5  # five parts

@@ -24,8 +24,8 @@ from object_clerk import (
     _sync_run,
 )
 from object_clerk._sync_report import CheckReport, SyncReport
-from tests.conftest import TEST_THRESHOLD, MiB, stored_bytes, stored_keys
 from tests.faults import _error_response, inject
+from tests.support import TEST_THRESHOLD, MiB, make_tree, stored_bytes, stored_keys
 
 BIG = os.urandom(2 * TEST_THRESHOLD + 1000)  # three parts of the clerk's own size
 TREE = {
@@ -36,14 +36,6 @@ TREE = {
     "frames-index": b"index",
     "big.bin": BIG,
 }
-
-
-def make_tree(root: Path, files: dict[str, bytes]) -> Path:
-    for key, data in files.items():
-        path = root.joinpath(*key.split("/"))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-    return root
 
 
 def actions(report: SyncReport | CheckReport) -> dict[str, tuple[str, str]]:

@@ -7,8 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from object_clerk import ObjectClerk
-from tests.conftest import stored_keys
 from tests.faults import inject
+from tests.support import stored_keys
 from tests.workloads import round_trips
 
 

@@ -19,8 +19,8 @@ from object_clerk import (
 )
 from object_clerk._checksum import Etag, full_object_checksum
 from object_clerk._verify import StoredObject, check_bytes
-from tests.conftest import MiB, stored_bytes, stored_keys
 from tests.faults import inject, once
+from tests.support import MiB, stored_bytes, stored_keys
 
 
 def upload_with_parts(s3: Any, bucket: str, key: str, data: bytes, part_size: int) -> None:
