@@ -124,3 +124,17 @@ def make_clerk(endpoint: Endpoint, monkeypatch: pytest.MonkeyPatch) -> Callable[
 def clerk(make_clerk: Callable[..., ObjectClerk]) -> ObjectClerk:
     return make_clerk()
 
+
+# Fixtures that reach an S3 endpoint: a test using any of them (directly or
+# through another fixture) is a store test, every other one a unit test.
+STORE_FIXTURES = frozenset({"endpoint", "s3", "bucket", "make_bucket", "clerk", "make_clerk"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test unit or store by the fixtures it uses, so that the
+    tiers need no hand-marking (slow is marked by hand, by measurement)."""
+    for item in items:
+        if item.get_closest_marker("store") or item.get_closest_marker("unit"):
+            continue  # marked by hand: it reaches a store of its own making
+        uses = set(getattr(item, "fixturenames", ()))
+        item.add_marker(pytest.mark.store if uses & STORE_FIXTURES else pytest.mark.unit)

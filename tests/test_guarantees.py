@@ -108,6 +108,7 @@ def test_an_object_written_meanwhile_is_not_replaced(
     assert faults.sent["PutObject"] + faults.sent["CompleteMultipartUpload"] == 1, "not retried"
 
 
+@pytest.mark.slow
 def test_the_same_bytes_written_meanwhile_by_another_are_not_taken_for_this_upload(
     clerk: ObjectClerk, s3: Any, bucket: str
 ) -> None:
@@ -208,6 +209,7 @@ def test_a_conditional_copy_of_a_single_part_object_is_verified(
     assert etag == multipart_etag([hashlib.md5(b"source").digest()]), "one part, conditional"
 
 
+@pytest.mark.slow
 def test_a_conditional_copy_tries_the_guessed_layouts_in_turn(
     clerk: ObjectClerk, s3: Any, bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

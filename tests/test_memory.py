@@ -16,6 +16,9 @@ import pytest
 
 from tests.support import Endpoint, MiB
 
+# The whole file is slow: memory measured in child processes.
+pytestmark = pytest.mark.slow
+
 SIZE = 256 * MiB
 
 CHILD = textwrap.dedent(

@@ -294,6 +294,7 @@ def test_a_given_executor_runs_the_work_and_stays_open(
     assert len(stored_keys(s3, bucket)) == len(TREE)
 
 
+@pytest.mark.slow
 def test_a_process_pool_runs_the_batches_in_other_processes(
     clerk: ObjectClerk, s3: Any, bucket: str, tree: Path
 ) -> None:
@@ -491,6 +492,7 @@ def test_small_uploads_are_verified_by_a_listing_not_a_head_each(
         assert stored_bytes(s3, bucket, f"set/{key}") == data
 
 
+@pytest.mark.slow
 def test_a_batch_listing_asks_for_its_own_keys_first_then_pages_past_others(
     clerk: ObjectClerk, s3: Any, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

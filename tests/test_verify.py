@@ -160,6 +160,7 @@ def test_copy_reproduces_a_foreign_layout(
     assert faults.sent["GetObject"] == 0, "no bytes travel through the client"
 
 
+@pytest.mark.slow
 def test_copy_finds_the_layout_where_the_store_ignores_part_number(
     clerk: ObjectClerk, s3: Any, bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
