@@ -7,49 +7,13 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from object_clerk import ObjectClerk
 from object_clerk._client import forget_shared_clients
-
-MiB = 1024 * 1024
-# S3's smallest part: the smallest threshold that exercises multipart paths.
-TEST_THRESHOLD = 5 * MiB
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    host: str
-    port: int
-    access_key: str
-    secret_key: str
-    use_ssl: bool
-    live: bool
-
-    @property
-    def url(self) -> str:
-        return f"{'https' if self.use_ssl else 'http'}://{self.host}:{self.port}"
-
-
-def child_environment(endpoint: Endpoint, **extra: str) -> dict[str, str]:
-    """The environment of a child process that makes its own clerk for
-    endpoint (HOST, PORT, ACCESS_KEY, SECRET_KEY, USE_SSL), with parts of
-    the tests' size."""
-    return {
-        **os.environ,
-        "HOST": endpoint.host,
-        "PORT": str(endpoint.port),
-        "ACCESS_KEY": endpoint.access_key,
-        "SECRET_KEY": endpoint.secret_key,
-        "USE_SSL": "1" if endpoint.use_ssl else "0",
-        "MULTIPART_THRESHOLD": str(TEST_THRESHOLD),
-        **extra,
-    }
+from tests.support import TEST_THRESHOLD, Endpoint, empty_and_delete, plain_client
 
 
 def _live_endpoint() -> Endpoint | None:
@@ -89,35 +53,10 @@ def moto_only(endpoint: Endpoint) -> None:
         pytest.skip("shows a behaviour of the embedded moto server only")
 
 
-def plain_client(endpoint: Endpoint) -> Any:
-    return boto3.session.Session().client(
-        "s3",
-        endpoint_url=endpoint.url,
-        aws_access_key_id=endpoint.access_key,
-        aws_secret_access_key=endpoint.secret_key,
-        region_name="us-east-1",
-        config=Config(
-            retries={"max_attempts": 2},
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
-        ),
-        verify=os.environ.get("CA_BUNDLE") or None,
-    )
-
-
 @pytest.fixture(scope="session")
 def s3(endpoint: Endpoint) -> Any:
     """Plain boto3, to prepare objects and to check what the store holds."""
     return plain_client(endpoint)
-
-
-def empty_and_delete(s3: Any, bucket: str) -> None:
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        for entry in page.get("Contents", []):
-            s3.delete_object(Bucket=bucket, Key=entry["Key"])
-    for upload in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
-        s3.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
-    s3.delete_bucket(Bucket=bucket)
 
 
 @pytest.fixture
@@ -186,20 +125,16 @@ def clerk(make_clerk: Callable[..., ObjectClerk]) -> ObjectClerk:
     return make_clerk()
 
 
-def stored_bytes(s3: Any, bucket: str, key: str) -> bytes:
-    return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+# Fixtures that reach an S3 endpoint: a test using any of them (directly or
+# through another fixture) is a store test, every other one a unit test.
+STORE_FIXTURES = frozenset({"endpoint", "s3", "bucket", "make_bucket", "clerk", "make_clerk"})
 
 
-def stored_keys(s3: Any, bucket: str) -> list[str]:
-    return [
-        entry["Key"]
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
-        for entry in page.get("Contents", [])
-    ]
-
-
-def hides_part_sizes(s3: Any, bucket: str, key: str) -> bool:
-    """Whether the store ignores PartNumber on a HEAD of a multipart object
-    (Ceph RGW before 19): then damaged bytes cannot be told from a part size
-    nobody guessed, and the clerk says so rather than fetch again."""
-    return "PartsCount" not in s3.head_object(Bucket=bucket, Key=key, PartNumber=1)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test unit or store by the fixtures it uses, so that the
+    tiers need no hand-marking (slow is marked by hand, by measurement)."""
+    for item in items:
+        if item.get_closest_marker("store") or item.get_closest_marker("unit"):
+            continue  # marked by hand: it reaches a store of its own making
+        uses = set(getattr(item, "fixturenames", ()))
+        item.add_marker(pytest.mark.store if uses & STORE_FIXTURES else pytest.mark.unit)

@@ -19,8 +19,8 @@ from object_clerk import (
     ObjectClerkServerInternalException,
     ObjectVerificationException,
 )
-from tests.conftest import TEST_THRESHOLD, stored_bytes, stored_keys
 from tests.faults import inject
+from tests.support import TEST_THRESHOLD, stored_bytes, stored_keys
 
 SMALL = b"x" * 1000
 BIG = os.urandom(TEST_THRESHOLD + 4321)  # two parts

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from object_clerk import cli
-from tests.conftest import TEST_THRESHOLD, Endpoint, stored_bytes, stored_keys
+from tests.support import TEST_THRESHOLD, Endpoint, stored_bytes, stored_keys
 
 COMMANDS = (
     "ls",
@@ -104,6 +104,8 @@ def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]
     assert "--endpoint-url" in shown and "--json" in shown
 
 
+# Not slow although a subprocess (0.6 s): the fast tier's one run of
+# `python -m object_clerk`, the module the console script runs.
 def test_help_needs_no_endpoint_and_lists_the_commands(run: Run) -> None:
     done = run("--help", env={"AWS_ENDPOINT_URL": None, "AWS_SECRET_ACCESS_KEY": None})
     assert done.returncode == 0
@@ -114,6 +116,7 @@ def test_help_needs_no_endpoint_and_lists_the_commands(run: Run) -> None:
     assert "--delete" in sync_help.stdout and "--dry-run" in sync_help.stdout
 
 
+@pytest.mark.slow
 def test_a_usage_error_exits_2(run: Run) -> None:
     assert run("frobnicate").returncode == 2
     assert run("sync", "only-one").returncode == 2
@@ -123,24 +126,28 @@ def test_a_usage_error_exits_2(run: Run) -> None:
 # -- configuration errors ----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_no_endpoint_is_a_configuration_error(run: Run, bucket: str) -> None:
     done = run("ls", f"s3://{bucket}", env={"AWS_ENDPOINT_URL": None})
     assert done.returncode == 2
     one_line_error(done, "AWS_ENDPOINT_URL")
 
 
+@pytest.mark.slow
 def test_missing_credentials_are_named(run: Run, bucket: str) -> None:
     done = run("ls", f"s3://{bucket}", env={"AWS_SECRET_ACCESS_KEY": None})
     assert done.returncode == 2
     one_line_error(done, "AWS_SECRET_ACCESS_KEY")
 
 
+@pytest.mark.slow
 def test_a_bad_environment_variable_is_named(run: Run, bucket: str) -> None:
     done = run("ls", f"s3://{bucket}", env={"MULTIPART_THRESHOLD": "lots"})
     assert done.returncode == 2
     one_line_error(done, "MULTIPART_THRESHOLD")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
@@ -157,6 +164,7 @@ def test_bad_locations_exit_2_with_one_line(run: Run, args: tuple[str, ...], fra
     one_line_error(done, fragment)
 
 
+@pytest.mark.slow
 def test_a_missing_object_exits_2(run: Run, bucket: str, tmp_path: Path) -> None:
     done = run("get", f"s3://{bucket}/no-such-key", str(tmp_path / "out"))
     assert done.returncode == 2
@@ -164,6 +172,7 @@ def test_a_missing_object_exits_2(run: Run, bucket: str, tmp_path: Path) -> None
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_json_errors_are_a_document_too(run: Run, bucket: str) -> None:
     done = run("--json", "info", f"s3://{bucket}/no-such-key")
     assert done.returncode == 2
@@ -172,6 +181,7 @@ def test_json_errors_are_a_document_too(run: Run, bucket: str) -> None:
     assert document["error"]["type"] == "ObjectNotFoundException"
 
 
+@pytest.mark.slow
 def test_an_unreachable_endpoint_fails_with_one_line(run: Run) -> None:
     done = run(
         "--endpoint-url", "http://127.0.0.1:9", "--retry-tries", "1", "ls", "s3://some-bucket"
@@ -180,6 +190,7 @@ def test_an_unreachable_endpoint_fails_with_one_line(run: Run) -> None:
     one_line_error(done, "127.0.0.1:9")
 
 
+@pytest.mark.slow
 def test_a_wrong_secret_is_refused_and_never_printed(
     run: Run, endpoint: Endpoint, bucket: str
 ) -> None:
@@ -194,6 +205,7 @@ def test_a_wrong_secret_is_refused_and_never_printed(
 # -- object commands -------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_put_info_ls_get_cp_mv_rm(
     run: Run, s3: Any, make_bucket: Callable[[], str], tmp_path: Path
 ) -> None:
@@ -235,6 +247,7 @@ def test_put_info_ls_get_cp_mv_rm(
     assert stored_keys(s3, other) == []
 
 
+@pytest.mark.slow
 def test_get_and_cp_into_a_directory_take_the_key_name(
     run: Run, s3: Any, bucket: str, tmp_path: Path
 ) -> None:
@@ -249,6 +262,7 @@ def test_get_and_cp_into_a_directory_take_the_key_name(
     assert run("cp", "a", "b").returncode == 2
 
 
+@pytest.mark.slow
 def test_an_empty_file_is_refused_with_exit_2(
     run: Run, s3: Any, bucket: str, tmp_path: Path
 ) -> None:
@@ -262,6 +276,7 @@ def test_an_empty_file_is_refused_with_exit_2(
 # -- sync and check --------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_sync_then_check_with_exit_status_and_json(
     run: Run, s3: Any, bucket: str, tmp_path: Path
 ) -> None:
@@ -300,6 +315,7 @@ def test_sync_then_check_with_exit_status_and_json(
     assert (tmp_path / "down" / "a" / "b" / "x y ü.txt").read_bytes() == b"nested"
 
 
+@pytest.mark.slow
 def test_a_sync_with_a_failure_exits_1_and_names_it(
     run: Run, s3: Any, bucket: str, tmp_path: Path
 ) -> None:
@@ -377,6 +393,7 @@ def test_a_terminal_gets_a_progress_bar_of_files_and_bytes(
 # -- unfinished uploads ------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_unfinished_uploads_are_listed_and_aborted(run: Run, s3: Any, bucket: str) -> None:
     upload_id = s3.create_multipart_upload(Bucket=bucket, Key="runs/k")["UploadId"]
     s3.upload_part(Bucket=bucket, Key="runs/k", UploadId=upload_id, PartNumber=1, Body=b"x" * 10)
@@ -396,6 +413,7 @@ def test_unfinished_uploads_are_listed_and_aborted(run: Run, s3: Any, bucket: st
     assert run("abort-uploads", f"s3://{bucket}", "--older-than", "-1").returncode == 2
 
 
+@pytest.mark.slow
 def test_put_resume_continues_an_unfinished_upload(
     run: Run, s3: Any, bucket: str, tmp_path: Path
 ) -> None:
@@ -416,6 +434,7 @@ def test_put_resume_continues_an_unfinished_upload(
 TERMINAL_CONTROLS = ("\x1b", "\x07", "\r", "\x9b")
 
 
+@pytest.mark.slow
 def test_sync_and_check_lines_escape_control_characters_in_keys(
     run: Run, bucket: str, tmp_path: Path
 ) -> None:
@@ -446,6 +465,7 @@ def test_sync_and_check_lines_escape_control_characters_in_keys(
     assert keys == sorted(names)
 
 
+@pytest.mark.slow
 def test_an_error_naming_a_key_is_one_escaped_line(run: Run, bucket: str) -> None:
     done = run("info", f"s3://{bucket}/no\nsuch\x1b[31mkey")
     assert done.returncode == 2
@@ -453,6 +473,7 @@ def test_an_error_naming_a_key_is_one_escaped_line(run: Run, bucket: str) -> Non
     assert len(done.stderr.splitlines()) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("key", [".", "dir/..", "dir/."])
 def test_get_of_a_key_that_is_no_file_name_into_a_directory_is_refused(
     run: Run, key: str, tmp_path: Path
@@ -465,6 +486,7 @@ def test_get_of_a_key_that_is_no_file_name_into_a_directory_is_refused(
     assert not (tmp_path / "newdir").exists()
 
 
+@pytest.mark.slow
 def test_get_of_a_key_too_long_for_a_file_name_into_a_directory_is_refused(
     run: Run, tmp_path: Path
 ) -> None:

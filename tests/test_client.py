@@ -16,9 +16,9 @@ from botocore.config import Config
 
 from object_clerk import ObjectClerk, _client
 from object_clerk._client import Connection, Secret, parse_timestamp
-from tests.conftest import Endpoint, stored_bytes
 from tests.faults import inject
 from tests.proxy import FaultProxy, request_matcher
+from tests.support import Endpoint, stored_bytes
 
 
 def test_operations_are_retried_and_other_attributes_pass_through(

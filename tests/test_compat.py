@@ -20,8 +20,8 @@ from object_clerk import (
     ObjectSaveException,
     ObjectVerificationException,
 )
-from tests.conftest import TEST_THRESHOLD, Endpoint, MiB, stored_bytes, stored_keys
 from tests.faults import inject
+from tests.support import TEST_THRESHOLD, Endpoint, MiB, stored_bytes, stored_keys
 
 SMALL = b"frame 7 of the observing run\n" * 50
 BIG = os.urandom(2 * TEST_THRESHOLD + 4321)  # three parts

@@ -19,7 +19,10 @@ import distributed
 import pytest
 
 from object_clerk import ObjectClerk
-from tests.conftest import TEST_THRESHOLD, stored_keys
+from tests.support import TEST_THRESHOLD, stored_keys
+
+# The whole file is slow: a Dask cluster and process pools, a worker killed.
+pytestmark = pytest.mark.slow
 
 SECONDS = 60  # every wait here is bounded by this
 

@@ -24,8 +24,8 @@ from object_clerk import (
 )
 from object_clerk._download import STREAM_BYTES, plan
 from object_clerk._settings import settings_from_env
-from tests.conftest import TEST_THRESHOLD, MiB, hides_part_sizes
 from tests.faults import inject
+from tests.support import TEST_THRESHOLD, GetRanges, MiB, hides_part_sizes
 
 DATA = os.urandom(2 * TEST_THRESHOLD + 321)
 
@@ -125,17 +125,6 @@ def test_a_negative_content_length_is_refused_by_get_object(
     inject(clerk).rewrite("HeadObject", "ContentLength", -5)  # type: ignore[arg-type]
     with pytest.raises(ObjectVerificationException, match=r"negative Content-Length \(-5\)"):
         clerk.get_object(bucket, "k")
-
-
-class GetRanges:
-    """The Range header of each GetObject the clerk sends (None: no Range)."""
-
-    def __init__(self, clerk: ObjectClerk) -> None:
-        self.ranges: list[str | None] = []
-        clerk._s3.raw.meta.events.register("before-call.s3.GetObject", self._record)
-
-    def _record(self, params: dict[str, Any], **kwargs: Any) -> None:
-        self.ranges.append(params["headers"].get("Range"))
 
 
 def no_second_pass(monkeypatch: pytest.MonkeyPatch) -> None:

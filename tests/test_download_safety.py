@@ -23,7 +23,7 @@ import pytest
 from object_clerk import ObjectClerk, ObjectSaveException, _download, _partial, _sync_run
 from object_clerk._checksum import Etag
 from object_clerk._location import LocalTree
-from tests.test_download import GetRanges
+from tests.support import GetRanges
 
 DATA = os.urandom(300 * 1024)
 SECRET = b"the user's own file, not to be touched\n"

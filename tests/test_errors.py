@@ -21,7 +21,7 @@ from object_clerk import (
     ObjectVerificationException,
 )
 from object_clerk._errors import translate, translated_errors
-from tests.test_retry import client_error
+from tests.support import client_error
 
 
 @pytest.mark.parametrize(

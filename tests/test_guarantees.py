@@ -34,8 +34,8 @@ from object_clerk._checksum import Etag, multipart_etag
 from object_clerk._conditions import PROBE_PREFIX
 from object_clerk._layout import upload_part_size
 from object_clerk._settings import settings_from_env
-from tests.conftest import MiB, stored_bytes, stored_keys
 from tests.faults import inject, once
+from tests.support import MiB, stored_bytes, stored_keys
 
 SMALL = b"the object that was there first"
 
@@ -108,6 +108,7 @@ def test_an_object_written_meanwhile_is_not_replaced(
     assert faults.sent["PutObject"] + faults.sent["CompleteMultipartUpload"] == 1, "not retried"
 
 
+@pytest.mark.slow
 def test_the_same_bytes_written_meanwhile_by_another_are_not_taken_for_this_upload(
     clerk: ObjectClerk, s3: Any, bucket: str
 ) -> None:
@@ -208,6 +209,7 @@ def test_a_conditional_copy_of_a_single_part_object_is_verified(
     assert etag == multipart_etag([hashlib.md5(b"source").digest()]), "one part, conditional"
 
 
+@pytest.mark.slow
 def test_a_conditional_copy_tries_the_guessed_layouts_in_turn(
     clerk: ObjectClerk, s3: Any, bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -14,8 +14,7 @@ import pytest
 
 from object_clerk import ObjectClerk, ObjectSaveException, cli
 from object_clerk._sync_report import ReportEntry
-from tests.conftest import Endpoint, stored_keys
-from tests.test_sync import make_tree
+from tests.support import Endpoint, make_tree, stored_keys
 
 FILES = {"a.txt": b"first file", "sub/b.txt": b"second file"}
 LONG = "n" * 300  # more than the 255 bytes of a file name

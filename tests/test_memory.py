@@ -14,7 +14,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Endpoint, MiB
+from tests.support import Endpoint, MiB
+
+# The whole file is slow: memory measured in child processes.
+pytestmark = pytest.mark.slow
 
 SIZE = 256 * MiB
 

@@ -21,9 +21,12 @@ from object_clerk import (
     ObjectClerkServerInternalException,
     ObjectVerificationException,
 )
-from tests.conftest import TEST_THRESHOLD, Endpoint, hides_part_sizes, stored_bytes, stored_keys
 from tests.proxy import FaultProxy, Request, request_matcher
+from tests.support import TEST_THRESHOLD, Endpoint, hides_part_sizes, stored_bytes, stored_keys
 from tests.workloads import round_trips
+
+# The whole file is slow: fault proxies, and answers delayed past the read timeout.
+pytestmark = pytest.mark.slow
 
 READ_TIMEOUT = 1  # the proxy's "delay" answers after 1.5 s
 SMALL = b"a small frame\n" * 50

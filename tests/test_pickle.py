@@ -20,7 +20,7 @@ import pytest
 import object_clerk
 from object_clerk import ObjectClerk, ObjectClerkException, _client
 from object_clerk._verify import Mismatch
-from tests.conftest import TEST_THRESHOLD, MiB, stored_bytes
+from tests.support import TEST_THRESHOLD, MiB, stored_bytes
 
 DATA = os.urandom(TEST_THRESHOLD + 1234)  # two parts at the test threshold
 

@@ -11,8 +11,8 @@ import pytest
 
 from object_clerk import ObjectClerk
 from object_clerk._progress import Progress
-from tests.conftest import TEST_THRESHOLD
 from tests.faults import inject
+from tests.support import TEST_THRESHOLD
 
 
 def test_progress_reports_growth_only() -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from object_clerk import ObjectClerk
-from tests.conftest import empty_and_delete
+from tests.support import empty_and_delete
 
 README = Path(__file__).resolve().parent.parent / "README.rst"
 
@@ -76,6 +76,8 @@ def run_examples(
     assert Path("restored", "frames", "frame-0001.fits").read_bytes() == b"a frame of the dataset"
 
 
+@pytest.mark.slow
+@pytest.mark.store  # the demo starts an S3 server of its own
 def test_the_quick_start_demo_runs_end_to_end() -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("HOST", "PORT", "MULTIPART_THRESHOLD")}
     result = subprocess.run(

@@ -27,8 +27,8 @@ from object_clerk import (
     _partial,
 )
 from object_clerk._checksum import Etag
-from tests.conftest import TEST_THRESHOLD, Endpoint, MiB, child_environment
 from tests.faults import inject
+from tests.support import TEST_THRESHOLD, Endpoint, MiB, child_environment
 
 CHUNK = MiB
 # Ranges of 1 MiB: a break costs at most one of them.
@@ -207,6 +207,7 @@ def test_a_partial_file_damaged_on_disk_is_fetched_again(
     assert leftovers(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_a_partial_file_of_another_version_is_discarded(
     make_clerk: Callable[..., ObjectClerk], bucket: str, tmp_path: Path
 ) -> None:
@@ -402,6 +403,7 @@ CHILD = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_a_download_killed_part_way_fetches_only_the_missing_bytes(
     endpoint: Endpoint, make_clerk: Callable[..., ObjectClerk], bucket: str, tmp_path: Path
 ) -> None:

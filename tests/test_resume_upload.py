@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from object_clerk import ObjectClerk, ObjectClerkServerInternalException
-from tests.conftest import TEST_THRESHOLD, Endpoint, child_environment, stored_bytes
 from tests.faults import inject
+from tests.support import TEST_THRESHOLD, Endpoint, child_environment, stored_bytes
 
 PARTS = 6
 DATA = os.urandom(PARTS * TEST_THRESHOLD - 54321)  # six parts, the last one short
@@ -80,6 +80,7 @@ def data_file(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_an_upload_killed_after_two_parts_sends_only_the_other_four(
     clerk: ObjectClerk, endpoint: Endpoint, s3: Any, bucket: str, data_file: Path
 ) -> None:
@@ -94,6 +95,7 @@ def test_an_upload_killed_after_two_parts_sends_only_the_other_four(
     assert unfinished(s3, bucket, "k") == []
 
 
+@pytest.mark.slow
 def test_parts_of_a_file_changed_since_are_sent_again(
     clerk: ObjectClerk, endpoint: Endpoint, s3: Any, bucket: str, data_file: Path
 ) -> None:
@@ -108,6 +110,7 @@ def test_parts_of_a_file_changed_since_are_sent_again(
     assert unfinished(s3, bucket, "k") == []
 
 
+@pytest.mark.slow
 def test_an_upload_whose_first_part_changed_is_continued_from_the_others(
     clerk: ObjectClerk, endpoint: Endpoint, s3: Any, bucket: str, data_file: Path
 ) -> None:
@@ -122,6 +125,7 @@ def test_an_upload_whose_first_part_changed_is_continued_from_the_others(
     assert stored_bytes(s3, bucket, "k") == bytes(changed)
 
 
+@pytest.mark.slow
 def test_of_two_crashed_uploads_the_one_holding_more_is_continued(
     clerk: ObjectClerk, endpoint: Endpoint, s3: Any, bucket: str, data_file: Path
 ) -> None:
@@ -138,6 +142,7 @@ def test_of_two_crashed_uploads_the_one_holding_more_is_continued(
     assert unfinished(s3, bucket, "k") == [fewer], "the other attempt is left to clean-up"
 
 
+@pytest.mark.slow
 def test_without_resume_nothing_earlier_is_continued(
     clerk: ObjectClerk, endpoint: Endpoint, s3: Any, bucket: str, data_file: Path
 ) -> None:
@@ -148,6 +153,7 @@ def test_without_resume_nothing_earlier_is_continued(
     assert stored_bytes(s3, bucket, "k") == DATA
 
 
+@pytest.mark.slow
 def test_a_failed_resumable_upload_keeps_its_parts_and_says_so(
     make_clerk: Callable[..., ObjectClerk], s3: Any, bucket: str
 ) -> None:
@@ -193,6 +199,7 @@ def test_an_unrelated_unfinished_upload_of_the_key_is_left_alone(
     assert stored_part_count(s3, bucket, "k", other) == 1
 
 
+@pytest.mark.slow
 def test_two_uploads_of_the_same_file_at_once_both_succeed(
     make_clerk: Callable[..., ObjectClerk], s3: Any, bucket: str, data_file: Path
 ) -> None:

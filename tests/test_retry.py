@@ -18,17 +18,7 @@ from botocore.exceptions import (
 
 from object_clerk import ObjectClerkConfigurationException
 from object_clerk._retry import RetryPolicy, is_transient
-
-
-def client_error(code: str, status: int) -> ClientError:
-    return ClientError(
-        {
-            "Error": {"Code": code, "Message": "m"},
-            "ResponseMetadata": {"HTTPStatusCode": status},
-        },
-        "GetObject",
-    )
-
+from tests.support import client_error
 
 TRANSIENT = [
     EndpointConnectionError(endpoint_url="http://127.0.0.1:9"),

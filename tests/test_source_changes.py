@@ -18,8 +18,8 @@ import pytest
 
 from object_clerk import ObjectClerk, ObjectSaveException, ObjectSourceChangedException, cli
 from object_clerk._checksum import full_object_checksum
-from tests.conftest import TEST_THRESHOLD, MiB, stored_bytes, stored_keys
 from tests.faults import inject
+from tests.support import TEST_THRESHOLD, MiB, stored_bytes, stored_keys
 
 OLD = os.urandom(3 * MiB + 11)  # the good object the key holds before
 SIZE = 4 * TEST_THRESHOLD + 5  # five parts
@@ -154,6 +154,7 @@ def test_a_single_put_of_a_file_rewritten_while_it_is_hashed_is_not_sent(
     assert stored_bytes(s3, bucket, "k") == OLD
 
 
+@pytest.mark.slow
 def test_a_changed_source_of_a_resumable_upload_keeps_its_parts_for_the_next_call(
     one_part_at_a_time: ObjectClerk, s3: Any, bucket: str, tmp_path: Path
 ) -> None:
@@ -192,6 +193,7 @@ def test_a_changed_source_of_a_resumable_upload_keeps_its_parts_for_the_next_cal
     assert faults.sent["UploadPart"] - sent_before < 5
 
 
+@pytest.mark.slow
 def test_sync_reports_the_entry_failed_and_keeps_the_earlier_object(
     make_clerk: Callable[..., ObjectClerk], s3: Any, bucket: str, tmp_path: Path
 ) -> None:

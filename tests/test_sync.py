@@ -24,8 +24,8 @@ from object_clerk import (
     _sync_run,
 )
 from object_clerk._sync_report import CheckReport, SyncReport
-from tests.conftest import TEST_THRESHOLD, MiB, stored_bytes, stored_keys
 from tests.faults import _error_response, inject
+from tests.support import TEST_THRESHOLD, MiB, make_tree, stored_bytes, stored_keys
 
 BIG = os.urandom(2 * TEST_THRESHOLD + 1000)  # three parts of the clerk's own size
 TREE = {
@@ -36,14 +36,6 @@ TREE = {
     "frames-index": b"index",
     "big.bin": BIG,
 }
-
-
-def make_tree(root: Path, files: dict[str, bytes]) -> Path:
-    for key, data in files.items():
-        path = root.joinpath(*key.split("/"))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-    return root
 
 
 def actions(report: SyncReport | CheckReport) -> dict[str, tuple[str, str]]:
@@ -302,6 +294,7 @@ def test_a_given_executor_runs_the_work_and_stays_open(
     assert len(stored_keys(s3, bucket)) == len(TREE)
 
 
+@pytest.mark.slow
 def test_a_process_pool_runs_the_batches_in_other_processes(
     clerk: ObjectClerk, s3: Any, bucket: str, tree: Path
 ) -> None:
@@ -499,6 +492,7 @@ def test_small_uploads_are_verified_by_a_listing_not_a_head_each(
         assert stored_bytes(s3, bucket, f"set/{key}") == data
 
 
+@pytest.mark.slow
 def test_a_batch_listing_asks_for_its_own_keys_first_then_pages_past_others(
     clerk: ObjectClerk, s3: Any, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -6,10 +6,15 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
+
 from object_clerk import ObjectClerk
-from tests.conftest import stored_keys
 from tests.faults import inject
+from tests.support import stored_keys
 from tests.workloads import round_trips
+
+# The whole file is slow: eight threads through faults, over a second.
+pytestmark = pytest.mark.slow
 
 
 def test_one_clerk_serves_eight_threads_through_faults(

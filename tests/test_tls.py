@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from object_clerk import ObjectClerk, ObjectClerkConnectionException
-from tests.conftest import TEST_THRESHOLD, Endpoint, stored_bytes, stored_keys
+from tests.support import TEST_THRESHOLD, Endpoint, stored_bytes, stored_keys
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from object_clerk import ObjectClerk
-from tests.conftest import TEST_THRESHOLD, stored_bytes
 from tests.faults import inject, once
+from tests.support import TEST_THRESHOLD, stored_bytes
 
 
 class SentBodies:

@@ -19,8 +19,8 @@ from object_clerk import (
 )
 from object_clerk._checksum import Etag, full_object_checksum
 from object_clerk._verify import StoredObject, check_bytes
-from tests.conftest import MiB, stored_bytes, stored_keys
 from tests.faults import inject, once
+from tests.support import MiB, stored_bytes, stored_keys
 
 
 def upload_with_parts(s3: Any, bucket: str, key: str, data: bytes, part_size: int) -> None:
@@ -160,6 +160,7 @@ def test_copy_reproduces_a_foreign_layout(
     assert faults.sent["GetObject"] == 0, "no bytes travel through the client"
 
 
+@pytest.mark.slow
 def test_copy_finds_the_layout_where_the_store_ignores_part_number(
     clerk: ObjectClerk, s3: Any, bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
