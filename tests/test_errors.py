@@ -1,9 +1,15 @@
-"""Translation of botocore and s3transfer failures: one table."""
+"""What a failure means: the store's error code and status, the predicates
+built on them, and the translation of botocore and s3transfer failures by
+one table. The answers are those stores give: AWS, moto, Ceph RGW 16 and 20
+(a HEAD answer has no body, so botocore gives its status as the code)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from botocore.exceptions import (
+    ClientError,
     ConnectionClosedError,
     EndpointConnectionError,
     ParamValidationError,
@@ -20,7 +26,15 @@ from object_clerk import (
     ObjectSaveException,
     ObjectVerificationException,
 )
-from object_clerk._errors import translate, translated_errors
+from object_clerk._errors import (
+    error_code,
+    http_status,
+    is_not_found,
+    is_precondition_failed,
+    is_upload_gone,
+    translate,
+    translated_errors,
+)
 from tests.test_retry import client_error
 
 
@@ -96,3 +110,101 @@ def test_clerk_exceptions_and_bugs_pass_unchanged() -> None:
     assert translate(mine, "y") is mine
     with pytest.raises(KeyError), translated_errors("x"):
         raise KeyError("a bug stays a bug")
+
+
+# Answers that are no store answer at all: a connection that failed, a bug.
+NOT_ANSWERS = [ConnectionResetError(104, "reset"), ValueError("a bug")]
+
+
+def test_the_code_and_status_of_an_answer() -> None:
+    error = client_error("NoSuchKey", 404)
+    assert (error_code(error), http_status(error)) == ("NoSuchKey", 404)
+
+
+def test_an_answer_without_code_or_status() -> None:
+    error = ClientError({}, "HeadObject")
+    assert (error_code(error), http_status(error)) == ("", None)
+
+
+@pytest.mark.parametrize("error", NOT_ANSWERS, ids=repr)
+def test_no_code_or_status_without_an_answer(error: Exception) -> None:
+    assert (error_code(error), http_status(error)) == ("", None)
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "expected"),
+    [
+        ("NoSuchKey", 404, True),  # GET or DELETE: AWS, moto, Ceph RGW
+        ("404", 404, True),  # HEAD: no body, the status is the code
+        ("NotFound", 404, True),
+        ("NoSuchBucket", 404, False),  # the bucket, not the object, is missing
+        ("NoSuchUpload", 404, False),
+        ("PreconditionFailed", 412, False),
+        ("AccessDenied", 403, False),
+        ("InternalError", 500, False),
+    ],
+)
+def test_is_not_found(code: str, status: int, expected: bool) -> None:
+    assert is_not_found(client_error(code, status)) is expected
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "expected"),
+    [
+        ("PreconditionFailed", 412, True),  # If-Match GET, If-None-Match PUT: all stores
+        ("412", 412, True),  # HEAD If-Match
+        ("", 412, True),  # a 412 is a failed condition whatever its body says
+        ("ConditionalRequestConflict", 409, False),  # AWS: a concurrent conditional write
+        ("NotImplemented", 501, False),  # a store that refuses the condition itself
+        ("InvalidArgument", 400, False),
+        ("NoSuchKey", 404, False),
+    ],
+)
+def test_is_precondition_failed(code: str, status: int, expected: bool) -> None:
+    assert is_precondition_failed(client_error(code, status)) is expected
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "expected"),
+    [
+        ("NoSuchUpload", 404, True),  # AWS, moto
+        ("NoSuchKey", 404, True),  # Ceph RGW: ListParts of a completed upload
+        ("404", 404, True),
+        ("500", 500, False),  # moto: UploadPart to a completed upload (repeated, not gone)
+        ("InternalError", 500, False),
+        ("AccessDenied", 403, False),
+        ("PreconditionFailed", 412, False),
+    ],
+)
+def test_is_upload_gone(code: str, status: int, expected: bool) -> None:
+    assert is_upload_gone(client_error(code, status)) is expected
+
+
+@pytest.mark.parametrize("error", NOT_ANSWERS, ids=repr)
+def test_no_predicate_holds_without_an_answer(error: Exception) -> None:
+    assert not is_not_found(error)
+    assert not is_precondition_failed(error)
+    assert not is_upload_gone(error)
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "predicate", "expected"),
+    [
+        ("NoSuchKey", 404, is_not_found, ObjectNotFoundException),
+        ("404", 404, is_not_found, ObjectNotFoundException),
+        ("NotFound", 404, is_not_found, ObjectNotFoundException),
+        ("PreconditionFailed", 412, is_precondition_failed, ObjectVerificationException),
+        ("412", 412, is_precondition_failed, ObjectVerificationException),
+    ],
+)
+def test_translation_agrees_with_the_predicates(
+    code: str,
+    status: int,
+    predicate: Callable[[BaseException], bool],
+    expected: type[Exception],
+) -> None:
+    """An answer the clerk acts on as an absence or as a failed condition
+    is reported as the same when it is raised."""
+    error = client_error(code, status)
+    assert predicate(error)
+    assert type(translate(error, "x")) is expected
