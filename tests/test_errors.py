@@ -131,60 +131,45 @@ def test_no_code_or_status_without_an_answer(error: Exception) -> None:
     assert (error_code(error), http_status(error)) == ("", None)
 
 
-@pytest.mark.parametrize(
-    ("code", "status", "expected"),
-    [
-        ("NoSuchKey", 404, True),  # GET or DELETE: AWS, moto, Ceph RGW
-        ("404", 404, True),  # HEAD: no body, the status is the code
-        ("NotFound", 404, True),
-        ("NoSuchBucket", 404, False),  # the bucket, not the object, is missing
-        ("NoSuchUpload", 404, False),
-        ("PreconditionFailed", 412, False),
-        ("AccessDenied", 403, False),
-        ("InternalError", 500, False),
-    ],
-)
-def test_is_not_found(code: str, status: int, expected: bool) -> None:
-    assert is_not_found(client_error(code, status)) is expected
+PREDICATES: dict[str, Callable[[BaseException], bool]] = {
+    "not found": is_not_found,
+    "precondition failed": is_precondition_failed,
+    "upload gone": is_upload_gone,
+}
 
 
 @pytest.mark.parametrize(
-    ("code", "status", "expected"),
+    ("code", "status", "meaning"),
     [
-        ("PreconditionFailed", 412, True),  # If-Match GET, If-None-Match PUT: all stores
-        ("412", 412, True),  # HEAD If-Match
-        ("", 412, True),  # a 412 is a failed condition whatever its body says
-        ("ConditionalRequestConflict", 409, False),  # AWS: a concurrent conditional write
-        ("NotImplemented", 501, False),  # a store that refuses the condition itself
-        ("InvalidArgument", 400, False),
-        ("NoSuchKey", 404, False),
+        # GET or DELETE of a missing key (all stores); Ceph RGW's ListParts of
+        # a completed upload
+        ("NoSuchKey", 404, {"not found", "upload gone"}),
+        # HEAD of a missing key: no body, so the status is the code
+        ("404", 404, {"not found", "upload gone"}),
+        ("NotFound", 404, {"not found", "upload gone"}),
+        # The bucket is missing: not an absent object, but its uploads are gone
+        ("NoSuchBucket", 404, {"upload gone"}),
+        ("NoSuchUpload", 404, {"upload gone"}),  # AWS, moto: ListParts, UploadPart
+        # If-Match GET, If-None-Match PUT or Complete: all stores
+        ("PreconditionFailed", 412, {"precondition failed"}),
+        ("412", 412, {"precondition failed"}),  # HEAD with If-Match
+        ("", 412, {"precondition failed"}),  # a 412 whatever its body says
+        ("ConditionalRequestConflict", 409, set()),  # AWS: concurrent conditional writes
+        ("NotImplemented", 501, set()),  # a store that refuses the condition itself
+        ("InvalidArgument", 400, set()),
+        ("AccessDenied", 403, set()),
+        ("500", 500, set()),  # moto: UploadPart to a completed upload
+        ("InternalError", 500, set()),
     ],
 )
-def test_is_precondition_failed(code: str, status: int, expected: bool) -> None:
-    assert is_precondition_failed(client_error(code, status)) is expected
-
-
-@pytest.mark.parametrize(
-    ("code", "status", "expected"),
-    [
-        ("NoSuchUpload", 404, True),  # AWS, moto
-        ("NoSuchKey", 404, True),  # Ceph RGW: ListParts of a completed upload
-        ("404", 404, True),
-        ("500", 500, False),  # moto: UploadPart to a completed upload (repeated, not gone)
-        ("InternalError", 500, False),
-        ("AccessDenied", 403, False),
-        ("PreconditionFailed", 412, False),
-    ],
-)
-def test_is_upload_gone(code: str, status: int, expected: bool) -> None:
-    assert is_upload_gone(client_error(code, status)) is expected
+def test_what_an_answer_means(code: str, status: int, meaning: set[str]) -> None:
+    error = client_error(code, status)
+    assert {name for name, holds in PREDICATES.items() if holds(error)} == meaning
 
 
 @pytest.mark.parametrize("error", NOT_ANSWERS, ids=repr)
 def test_no_predicate_holds_without_an_answer(error: Exception) -> None:
-    assert not is_not_found(error)
-    assert not is_precondition_failed(error)
-    assert not is_upload_gone(error)
+    assert not any(holds(error) for holds in PREDICATES.values())
 
 
 @pytest.mark.parametrize(
