@@ -43,7 +43,7 @@ from botocore.exceptions import ClientError
 
 from object_clerk._checksum import crc_of, encoded
 from object_clerk._client import RetryingClient
-from object_clerk._verify import PRECONDITION_FAILED, error_code
+from object_clerk._errors import http_status, is_precondition_failed
 
 Feature = Literal["put", "complete", "delete"]
 PROBE_PREFIX = ".object-clerk-probe-"
@@ -90,10 +90,9 @@ class StoreConditions:
 def _refused_by_condition(error: ClientError) -> bool:
     """True for the 412 of a condition that held not; False for a store that
     refuses the condition itself (400, 501); a refused permission is raised."""
-    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    if status in _REFUSED_STATUS:
+    if http_status(error) in _REFUSED_STATUS:
         raise error
-    return error_code(error) in PRECONDITION_FAILED or status == 412
+    return is_precondition_failed(error)
 
 
 def _probe_key() -> str:
@@ -229,7 +228,7 @@ def _keeps(s3: RetryingClient, bucket: str, key: str, member: str, *values: str)
 def _refused_checksum(error: ClientError) -> bool:
     """False for a store that refuses the checksum (400, 501): it keeps
     none; a refused permission, or a store that kept failing, is raised."""
-    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+    status = http_status(error) or 0
     if status in _REFUSED_STATUS or status >= 500:
         raise error
     return False

@@ -44,9 +44,10 @@ from botocore.response import StreamingBody
 from object_clerk import _localfs
 from object_clerk._checksum import Buffer, Etag, multipart_etag
 from object_clerk._client import RetryingClient
+from object_clerk._errors import is_precondition_failed
 from object_clerk._layout import part_count
 from object_clerk._progress import Progress
-from object_clerk._verify import PRECONDITION_FAILED, Mismatch, StoredObject, error_code
+from object_clerk._verify import Mismatch, StoredObject
 from object_clerk.exceptions import ObjectSaveException, ObjectVerificationException
 
 Range = tuple[int, int]  # [start, end)
@@ -601,7 +602,7 @@ class _Stream:
         try:
             answer = self._client.get_object(**request)
         except ClientError as error:
-            if error_code(error) in PRECONDITION_FAILED:
+            if is_precondition_failed(error):
                 raise Mismatch(f"{stored.name} changed while it was read") from error
             raise
         response = _Response(answer["Body"], start)

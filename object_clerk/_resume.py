@@ -25,14 +25,12 @@ from botocore.exceptions import ClientError
 
 from object_clerk import _listing
 from object_clerk._client import RetryingClient
-from object_clerk._errors import translate
+from object_clerk._errors import is_upload_gone, translate
 from object_clerk._progress import Progress
 from object_clerk._source import Reader, SourceChanged
 
 # Bytes hashed per read when checking a kept part against the local data.
 HASH_READ_SIZE = 1024 * 1024
-# The answer to an UploadPart whose upload was completed or aborted meanwhile.
-UPLOAD_GONE = frozenset({"NoSuchUpload", "404"})
 
 
 @dataclass(frozen=True)
@@ -160,7 +158,7 @@ def upload_parts(
         except ClientError as error:
             # Another process completed (or aborted) this upload meanwhile:
             # begin again; the store ends with this data either way.
-            if attempt == 0 and _error_code(error) in UPLOAD_GONE:
+            if attempt == 0 and is_upload_gone(error):
                 client.forget_parts()
                 continue
             raise _kept(error, key, chosen.upload_id, s3, bucket) from error
@@ -314,7 +312,3 @@ def _kept(
         f"{translated}; upload id {upload_id} keeps {kept} in the store: "
         "upload_object(..., resume=True) continues it"
     )
-
-
-def _error_code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))

@@ -1,81 +1,27 @@
-"""Which failures are retried, and how.
+"""How failures are retried.
 
-A request is retried only when repeating it is safe and may succeed:
-
-* the connection failed (refused, reset, closed, timed out) or the response
-  body was cut off: S3 requests are idempotent except CreateMultipartUpload
-  (a repeat leaves an unused upload id, never wrong data), so sending again
-  cannot store or delete anything other than what was asked;
-* the store answered 500/502/503/504 or SlowDown, InternalError,
-  ServiceUnavailable, RequestTimeout: it asks to be asked again;
-* the store answered BadDigest or XAmzContentSHA256Mismatch: the body was
-  damaged on the way (it no longer matches its Content-MD5 or its signed
-  hash), the store refused it, nothing was stored.
-
+A request is retried only when repeating it is safe and may succeed: a
+failed connection, a store that asks to be asked again, a body damaged on
+the way (_errors.is_transient says which failures those are, and why).
 Everything else (not found, access denied, bad request) would fail the same
 way again and is raised at once. TLS certificate failures are not retried.
 """
 
 from __future__ import annotations
 
-import builtins
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from botocore.exceptions import (
-    ClientError,
-    ConnectionError,
-    HTTPClientError,
-    IncompleteReadError,
-    SSLError,
-)
 from retry.api import retry_call
 
+from object_clerk._errors import is_transient
 from object_clerk.exceptions import ObjectClerkConfigurationException
 
 T = TypeVar("T")
 
 logger = logging.getLogger("object_clerk.retry")
-
-TRANSIENT_STATUS = frozenset({500, 502, 503, 504})
-TRANSIENT_CODES = frozenset(
-    {
-        "InternalError",
-        "SlowDown",
-        "ServiceUnavailable",
-        "RequestTimeout",
-        "BadDigest",
-        "XAmzContentSHA256Mismatch",
-        "500",
-        "502",
-        "503",
-        "504",
-    }
-)
-
-
-def is_transient(error: BaseException) -> bool:
-    """True for a failure that repeating the same request may heal."""
-    if isinstance(error, SSLError):
-        return False
-    if isinstance(
-        error,
-        (
-            ConnectionError,
-            HTTPClientError,
-            IncompleteReadError,
-            builtins.ConnectionError,
-            TimeoutError,
-        ),
-    ):
-        return True
-    if isinstance(error, ClientError):
-        code = str(error.response.get("Error", {}).get("Code", ""))
-        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        return code in TRANSIENT_CODES or status in TRANSIENT_STATUS
-    return False
 
 
 class _Transient(Exception):

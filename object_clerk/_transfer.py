@@ -34,11 +34,12 @@ from object_clerk._checksum import (
     multipart_etag,
 )
 from object_clerk._client import IN_ONE_WRITE, RetryingClient
+from object_clerk._errors import is_precondition_failed, is_upload_gone
 from object_clerk._headers import copied_headers
 from object_clerk._layout import upload_part_size
 from object_clerk._progress import Progress
 from object_clerk._source import Reader, SourceChanged, UploadSource
-from object_clerk._verify import PRECONDITION_FAILED, Mismatch, StoredObject, error_code
+from object_clerk._verify import Mismatch, StoredObject
 from object_clerk.exceptions import ObjectExistsException
 
 # Bodies are hashed in pieces this large: big enough for hashlib to release
@@ -124,8 +125,7 @@ def complete(
         held = _holds(s3, request, etag()) if failures else None
         if held is not None:
             return {"ETag": held}, held
-        refused = isinstance(error, ClientError) and error_code(error) in PRECONDITION_FAILED
-        if conditional and refused:
+        if conditional and is_precondition_failed(error):
             _abort(s3, request)
             raise _exists(request) from error
         raise
@@ -156,8 +156,7 @@ def _upload_open(s3: RetryingClient, request: dict[str, Any]) -> bool:
             Bucket=request["Bucket"], Key=request["Key"], UploadId=request["UploadId"], MaxParts=1
         )
     except ClientError as error:
-        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        return status != 404 and error_code(error) not in _resume.UPLOAD_GONE
+        return not is_upload_gone(error)
     except Exception:
         return True
     return True
@@ -294,7 +293,7 @@ class _DigestingClient:
         try:
             response = self._send(self._s3.raw.put_object, None, request)
         except ClientError as error:
-            if not self._options.if_none_match or error_code(error) not in PRECONDITION_FAILED:
+            if not self._options.if_none_match or not is_precondition_failed(error):
                 raise
             if not self._holds_own_put(request):
                 raise _exists(request) from error
@@ -612,7 +611,7 @@ def copy(
         with _manager(client, copy_config) as manager:
             manager.copy(copy_source, bucket, key, extra_args, subscribers=subscribers).result()
     except COPY_FAILED as error:
-        if isinstance(error, ClientError) and error_code(error) not in PRECONDITION_FAILED:
+        if isinstance(error, ClientError) and not is_precondition_failed(error):
             raise
         raise Mismatch(f"{source.name} changed while it was copied") from error
     return client.answered_etag

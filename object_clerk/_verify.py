@@ -13,8 +13,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from object_clerk._checksum import (
     CHECKSUM_ALGORITHMS,
     MAX_PARTS,
@@ -37,17 +35,9 @@ CHECKSUM_FIELDS = {
 SKIP_HINT = "verify_checksum=False skips verification"
 
 
-# The answer to a request made conditional on an ETag that no longer holds.
-PRECONDITION_FAILED = frozenset({"PreconditionFailed", "412"})
-
-
 class Mismatch(ObjectVerificationException):
     """Bytes and checksum disagree, or the object changed under a transfer:
     doing the transfer again may heal it."""
-
-
-def error_code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
 
 
 @dataclass(frozen=True)

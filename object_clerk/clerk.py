@@ -16,7 +16,7 @@ from object_clerk import _download, _listing, _localfs, _partial, _resume, _sync
 from object_clerk._checksum import Etag, multipart_etag
 from object_clerk._client import Connection, ProcessClient, RetryingClient, Secret
 from object_clerk._conditions import StoreConditions
-from object_clerk._errors import translated_errors
+from object_clerk._errors import is_not_found, is_precondition_failed, translated_errors
 from object_clerk._headers import DEFAULT_CONTENT_TYPE, upload_headers
 from object_clerk._layout import upload_part_size
 from object_clerk._progress import Progress, ProgressCallback
@@ -25,7 +25,6 @@ from object_clerk._retry import RetryPolicy
 from object_clerk._settings import DEFAULT_LIST_PAGE_SIZE, Settings, page_size, settings_from_env
 from object_clerk._source import UploadData, open_source
 from object_clerk._sync_report import CheckReport, SyncReport
-from object_clerk._verify import PRECONDITION_FAILED, error_code
 from object_clerk.exceptions import (
     ObjectClerkConfigurationException,
     ObjectExistsException,
@@ -551,7 +550,7 @@ class ObjectClerk:
             try:
                 now = _verify.head(self._s3, copied.bucket, copied.key)
             except ClientError as error:
-                if error_code(error) in ("404", "NoSuchKey", "NotFound"):
+                if is_not_found(error):
                     return
                 raise
             if now.raw_etag != copied.raw_etag:
@@ -559,9 +558,9 @@ class ObjectClerk:
         try:
             self._s3.delete_object(Bucket=copied.bucket, Key=copied.key, IfMatch=copied.raw_etag)
         except ClientError as error:
-            if error_code(error) in PRECONDITION_FAILED:
+            if is_precondition_failed(error):
                 raise _source_changed(copied, target_name, None) from error
-            if error_code(error) not in ("404", "NoSuchKey", "NotFound"):
+            if not is_not_found(error):
                 raise
 
     def delete_object(self, bucket: str, object_key: str) -> None:
@@ -757,9 +756,9 @@ class ObjectClerk:
                 self._s3.delete_object(Bucket=stored.bucket, Key=stored.key, IfMatch=ours)
                 return
             except ClientError as error:
-                if error_code(error) in ("404", "NoSuchKey", "NotFound"):
+                if is_not_found(error):
                     return
-                if error_code(error) not in PRECONDITION_FAILED:
+                if not is_precondition_failed(error):
                     raise
         raise ObjectVerificationException(
             f"{what} to {stored.name} could not be verified, and the key was rewritten by "
@@ -781,7 +780,7 @@ class ObjectClerk:
         try:
             self._s3.head_object(Bucket=bucket, Key=key)
         except ClientError as error:
-            if error_code(error) in ("404", "NoSuchKey", "NotFound"):
+            if is_not_found(error):
                 return
             raise
         raise ObjectExistsException(
