@@ -16,7 +16,6 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from object_clerk._location import LocalTree, Location, parse_pair
-from object_clerk._progress import ProgressCallback
 from object_clerk._sync_plan import (
     COMPARE,
     EXTRA,
@@ -28,10 +27,11 @@ from object_clerk._sync_plan import (
     plan,
     unfit_local_name,
 )
-from object_clerk._sync_report import CheckReport, ReportEntry, SyncReport
+from object_clerk._sync_report import Action, CheckReport, ReportEntry, SyncReport
 from object_clerk._sync_run import CHECK, SYNC, EntryCallback, Job, Runner
 from object_clerk._tree import items
 from object_clerk.exceptions import ObjectClerkConfigurationException, ObjectSaveException
+from object_clerk.typing import ProgressCallback
 
 if TYPE_CHECKING:
     from object_clerk.clerk import ObjectClerk
@@ -63,13 +63,13 @@ def sync(
         for step in plan(items(clerk, src), items(clerk, dst)):
             refused = _refused(step, dst)
             if refused is not None:
-                runner.record(ReportEntry(step.key, "failed", NONE, 0, refused, step.detail))
+                runner.record(ReportEntry(step.key, Action.FAILED, NONE, 0, refused, step.detail))
             elif step.kind != EXTRA:
                 runner.add(step)
             elif delete:
                 extras.append(step)
         entries = runner.finish()
-        if any(entry.action == "failed" for entry in entries):
+        if any(entry.action == Action.FAILED for entry in entries):
             withheld = len(extras)
         else:
             for step in extras:

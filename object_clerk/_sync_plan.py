@@ -20,20 +20,15 @@ from dataclasses import dataclass
 
 from object_clerk._checksum import Etag
 from object_clerk._layout import candidate_part_sizes
-from object_clerk.exceptions import ObjectClerkException
+from object_clerk._sync_report import Action, Evidence, Kind
+from object_clerk._sync_report import sort_key as sort_key
+from object_clerk.exceptions import ListingOrderError as ListingOrderError
 
-# What a step is.
-TRANSFER = "transfer"  # the destination lacks the entry or holds other bytes
-COMPARE = "compare"  # same size: the content decides
-EXTRA = "extra"  # only at the destination
-UNREADABLE = "unreadable"  # a side's entry cannot be read: reported, never transferred
-
-# Evidence: what a decision rests on.
-ABSENT = "absent"  # not at the destination
-SIZE = "size"  # the sizes differ
-MD5 = "md5"  # a single-part ETag
-MULTIPART_MD5 = "multipart-md5"  # a multipart ETag in its own part layout
-NONE = "none"  # nothing the store keeps can tell
+# What a step is, and the evidence a decision rests on: the enums of
+# _sync_report, by the short names the sync modules use.
+TRANSFER, COMPARE, EXTRA, UNREADABLE = Kind.TRANSFER, Kind.COMPARE, Kind.EXTRA, Kind.UNREADABLE
+ABSENT, SIZE, NONE = Evidence.ABSENT, Evidence.SIZE, Evidence.NONE
+MD5, MULTIPART_MD5 = Evidence.MD5, Evidence.MULTIPART_MD5
 
 # The longest file name (one part of a path) the usual local file systems
 # take, in bytes: a longer part of a key cannot be downloaded under its name.
@@ -41,17 +36,6 @@ NAME_MAX = 255
 
 # Guessed part layouts cost one MD5 stream each over the same bytes: few.
 MAX_GUESSED_LAYOUTS = 4
-
-
-class ListingOrderError(ObjectClerkException):
-    """A side was not read in key order, so pairing it by a merge would
-    report entries missing that are there: the sync stops instead."""
-
-
-def sort_key(key: str) -> bytes:
-    """S3's order of keys: their UTF-8 bytes (names that are not UTF-8 keep
-    their bytes, by surrogateescape)."""
-    return key.encode("utf-8", "surrogateescape")
 
 
 @dataclass(frozen=True)
@@ -72,8 +56,8 @@ class Step:
     """What to do with one key, and the evidence for it so far."""
 
     key: str
-    kind: str
-    evidence: str
+    kind: Kind
+    evidence: Evidence
     source: Item | None
     destination: Item | None
     detail: str = ""
@@ -90,7 +74,7 @@ class Verdict:
     nothing proves either; evidence names the digest that decided."""
 
     equal: bool | None
-    evidence: str
+    evidence: Evidence
     detail: str = ""
 
 
@@ -160,7 +144,7 @@ def decide(source: Item | None, destination: Item | None) -> Step:
             destination,
             f"{source.size} bytes at the source, {destination.size} at the destination",
         )
-    return Step(source.key, COMPARE, "", source, destination)
+    return Step(source.key, COMPARE, Evidence.PENDING, source, destination)
 
 
 def unfit_local_name(key: str) -> str:
@@ -227,7 +211,7 @@ def checksum_verdict(expected: Mapping[str, str], actual: Mapping[str, str]) -> 
     """Compare full-object checksums (algorithm -> base64) present on both
     sides; None when no algorithm is on both."""
     for algorithm in sorted(expected.keys() & actual.keys()):
-        name = algorithm.lower()
+        name = Evidence(algorithm.lower())  # one of CHECKSUM_ALGORITHMS
         if expected[algorithm] == actual[algorithm]:
             return Verdict(True, name)
         return Verdict(
@@ -236,25 +220,25 @@ def checksum_verdict(expected: Mapping[str, str], actual: Mapping[str, str]) -> 
     return None
 
 
-def transfer_action(source_is_local: bool, destination_is_local: bool) -> str:
+def transfer_action(source_is_local: bool, destination_is_local: bool) -> Action:
     """The sync action that moves an entry between the two kinds of side."""
     if source_is_local:
-        return "uploaded"
-    return "downloaded" if destination_is_local else "copied"
+        return Action.UPLOADED
+    return Action.DOWNLOADED if destination_is_local else Action.COPIED
 
 
-def check_action(step: Step, verdict: Verdict | None) -> str:
+def check_action(step: Step, verdict: Verdict | None) -> Action:
     """A check's outcome for step, once its content was compared (verdict
     None for steps decided by the listings)."""
     if step.kind == EXTRA:
-        return "extra"
+        return Action.EXTRA
     if step.kind == UNREADABLE:
-        return "unverifiable"
+        return Action.UNVERIFIABLE
     if step.kind == TRANSFER:
-        return "missing" if step.evidence == ABSENT else "differ"
+        return Action.MISSING if step.evidence == ABSENT else Action.DIFFER
     if verdict is None or verdict.equal is None:
-        return "unverifiable"
-    return "same" if verdict.equal else "differ"
+        return Action.UNVERIFIABLE
+    return Action.SAME if verdict.equal else Action.DIFFER
 
 
 @dataclass(frozen=True)

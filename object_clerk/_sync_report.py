@@ -10,13 +10,79 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
-from object_clerk._sync_plan import sort_key
+from object_clerk.exceptions import public_name
 
-SYNC_ACTIONS = ("uploaded", "downloaded", "copied", "skipped", "deleted", "failed")
-CHECK_ACTIONS = ("same", "differ", "missing", "extra", "unverifiable")
-TRANSFERS = frozenset({"uploaded", "downloaded", "copied"})
+
+class Operation(StrEnum):
+    """Which of the two a report is the outcome of."""
+
+    SYNC = "sync"
+    CHECK = "check"
+
+
+class Action(StrEnum):
+    """What a sync did with an entry, or what a check found it to be."""
+
+    UPLOADED = "uploaded"
+    DOWNLOADED = "downloaded"
+    COPIED = "copied"
+    SKIPPED = "skipped"  # proven equal: left as it was
+    DELETED = "deleted"
+    FAILED = "failed"
+    SAME = "same"
+    DIFFER = "differ"
+    MISSING = "missing"  # not at the destination
+    EXTRA = "extra"  # only at the destination
+    UNVERIFIABLE = "unverifiable"  # nothing the store keeps can tell
+
+
+class Evidence(StrEnum):
+    """What a decision rests on."""
+
+    ABSENT = "absent"  # not at the destination
+    SIZE = "size"  # the sizes differ
+    MD5 = "md5"  # a single-part ETag
+    MULTIPART_MD5 = "multipart-md5"  # a multipart ETag in its own part layout
+    # A full-object checksum the store keeps (the algorithm, in lower case).
+    CRC32 = "crc32"
+    CRC32C = "crc32c"
+    CRC64NVME = "crc64nvme"
+    SHA1 = "sha1"
+    SHA256 = "sha256"
+    NONE = "none"  # nothing the store keeps can tell
+    # Not decided yet: same sizes, the content still to compare (an entry
+    # that failed before it was compared keeps it).
+    PENDING = ""
+
+
+class Kind(StrEnum):
+    """What a step of a plan is."""
+
+    TRANSFER = "transfer"  # the destination lacks the entry or holds other bytes
+    COMPARE = "compare"  # same size: the content decides
+    EXTRA = "extra"  # only at the destination
+    UNREADABLE = "unreadable"  # a side's entry cannot be read: reported, never transferred
+
+
+SYNC_ACTIONS = (
+    Action.UPLOADED,
+    Action.DOWNLOADED,
+    Action.COPIED,
+    Action.SKIPPED,
+    Action.DELETED,
+    Action.FAILED,
+)
+CHECK_ACTIONS = (Action.SAME, Action.DIFFER, Action.MISSING, Action.EXTRA, Action.UNVERIFIABLE)
+TRANSFERS = frozenset({Action.UPLOADED, Action.DOWNLOADED, Action.COPIED})
+
+
+def sort_key(key: str) -> bytes:
+    """S3's order of keys: their UTF-8 bytes (names that are not UTF-8 keep
+    their bytes, by surrogateescape)."""
+    return key.encode("utf-8", "surrogateescape")
 
 
 @dataclass(frozen=True)
@@ -26,8 +92,8 @@ class ReportEntry:
     and the exception where it failed."""
 
     key: str
-    action: str
-    evidence: str
+    action: Action
+    evidence: Evidence
     bytes: int = 0
     error: BaseException | None = field(default=None, compare=False)
     detail: str = ""
@@ -42,7 +108,7 @@ class ReportEntry:
         if self.detail:
             entry["detail"] = self.detail
         if self.error is not None:
-            entry["error"] = {"type": type(self.error).__name__, "message": str(self.error)}
+            entry["error"] = {"type": public_name(self.error), "message": str(self.error)}
         return entry
 
 
@@ -70,14 +136,14 @@ class SyncReport:
         """Entries per action (every sync action, zeros included), and the
         bytes transferred (or, in a dry run, that would be)."""
         counts = Counter(entry.action for entry in self.entries)
-        totals = {action: counts.get(action, 0) for action in SYNC_ACTIONS}
+        totals = {action.value: counts.get(action, 0) for action in SYNC_ACTIONS}
         totals["entries"] = len(self.entries)
         totals["bytes"] = sum(e.bytes for e in self.entries if e.action in TRANSFERS)
         return totals
 
     @property
     def failures(self) -> list[ReportEntry]:
-        return [entry for entry in self.entries if entry.action == "failed"]
+        return [entry for entry in self.entries if entry.action == Action.FAILED]
 
     @property
     def ok(self) -> bool:
@@ -85,7 +151,7 @@ class SyncReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "operation": "sync",
+            "operation": Operation.SYNC,
             "source": self.source,
             "destination": self.destination,
             "dry_run": self.dry_run,
@@ -111,17 +177,17 @@ class CheckReport:
     @property
     def totals(self) -> dict[str, int]:
         counts = Counter(entry.action for entry in self.entries)
-        totals = {action: counts.get(action, 0) for action in CHECK_ACTIONS}
+        totals = {action.value: counts.get(action, 0) for action in CHECK_ACTIONS}
         totals["entries"] = len(self.entries)
         return totals
 
     @property
     def ok(self) -> bool:
-        return all(entry.action == "same" for entry in self.entries)
+        return all(entry.action == Action.SAME for entry in self.entries)
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "operation": "check",
+            "operation": Operation.CHECK,
             "source": self.source,
             "destination": self.destination,
             "ok": self.ok,

@@ -35,14 +35,14 @@ from object_clerk._sync_plan import (
     sort_key,
     transfer_action,
 )
-from object_clerk._sync_report import TRANSFERS, ReportEntry
+from object_clerk._sync_report import TRANSFERS, Action, Operation, ReportEntry
 from object_clerk._transfer import SMALL_OBJECT
 from object_clerk.exceptions import ObjectSaveException
 
 if TYPE_CHECKING:
     from object_clerk.clerk import ObjectClerk
 
-SYNC, CHECK = "sync", "check"
+SYNC, CHECK = Operation.SYNC, Operation.CHECK
 # Uploads up to this size are one PutObject (see _transfer.SMALL_OBJECT),
 # verified by a listing of their batch.
 SMALL_UPLOAD = SMALL_OBJECT
@@ -64,7 +64,7 @@ class Job:
     """What every step of one sync or check shares: which operation, the
     two locations, and whether to write at all. Picklable."""
 
-    operation: str
+    operation: Operation
     source: Location
     destination: Location
     dry_run: bool = False
@@ -103,7 +103,9 @@ def _check(clerk: ObjectClerk, job: Job, step: Step) -> ReportEntry:
         try:
             verdict = compare(clerk, job, step)
         except Exception as error:
-            return ReportEntry(step.key, "unverifiable", NONE, 0, error, "the comparison failed")
+            return ReportEntry(
+                step.key, Action.UNVERIFIABLE, NONE, 0, error, "the comparison failed"
+            )
     action = check_action(step, verdict)
     if verdict is None:
         return ReportEntry(step.key, action, step.evidence, 0, None, step.detail)
@@ -122,11 +124,13 @@ def _sync(
         if step.kind == EXTRA:
             if not job.dry_run:
                 delete(clerk, job.destination, step.key)
-            return ReportEntry(step.key, "deleted", evidence, 0, None, detail)
+            return ReportEntry(step.key, Action.DELETED, evidence, 0, None, detail)
         if step.kind == COMPARE:
             verdict = compare(clerk, job, step)
             if verdict.equal:
-                return ReportEntry(step.key, "skipped", verdict.evidence, 0, None, verdict.detail)
+                return ReportEntry(
+                    step.key, Action.SKIPPED, verdict.evidence, 0, None, verdict.detail
+                )
             evidence, detail = verdict.evidence, verdict.detail
         action = transfer_action(
             isinstance(job.source, LocalTree), isinstance(job.destination, LocalTree)
@@ -141,7 +145,7 @@ def _sync(
             transfer(clerk, job, step.key, callback)
         return ReportEntry(step.key, action, evidence, step.size, None, detail)
     except Exception as error:
-        return ReportEntry(step.key, "failed", evidence, 0, error, detail)
+        return ReportEntry(step.key, Action.FAILED, evidence, 0, error, detail)
 
 
 def _small_upload(clerk: ObjectClerk, job: Job, step: Step) -> bool:
@@ -183,7 +187,7 @@ def _confirm(
             clerk.upload_object(path, destination.bucket, target, callback=callback)
         except Exception as error:
             entries[index] = ReportEntry(
-                entry.key, "failed", entry.evidence, 0, error, entry.detail
+                entry.key, Action.FAILED, entry.evidence, 0, error, entry.detail
             )
 
 
@@ -391,7 +395,7 @@ class Runner:
             try:
                 entries = future.result()
             except Exception as error:  # the executor could not run the batch
-                action = "unverifiable" if self._job.operation == CHECK else "failed"
+                action = Action.UNVERIFIABLE if self._job.operation == CHECK else Action.FAILED
                 entries = [
                     ReportEntry(step.key, action, step.evidence, 0, error, step.detail)
                     for step in batch.steps

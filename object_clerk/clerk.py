@@ -19,18 +19,23 @@ from object_clerk._conditions import StoreConditions
 from object_clerk._errors import is_not_found, is_precondition_failed, translated_errors
 from object_clerk._headers import DEFAULT_CONTENT_TYPE, upload_headers
 from object_clerk._layout import upload_part_size
-from object_clerk._progress import Progress, ProgressCallback
-from object_clerk._resume import IncompleteUpload
+from object_clerk._progress import Progress
 from object_clerk._retry import RetryPolicy
 from object_clerk._settings import DEFAULT_LIST_PAGE_SIZE, Settings, page_size, settings_from_env
-from object_clerk._source import UploadData, open_source
-from object_clerk._sync_report import CheckReport, SyncReport
+from object_clerk._source import open_source
 from object_clerk.exceptions import (
     ObjectClerkConfigurationException,
     ObjectExistsException,
     ObjectSaveException,
     ObjectSourceChangedException,
     ObjectVerificationException,
+)
+from object_clerk.typing import (
+    CheckReport,
+    IncompleteUpload,
+    ProgressCallback,
+    SyncReport,
+    UploadData,
 )
 
 __all__ = ["ObjectClerk"]

@@ -30,17 +30,10 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
-from object_clerk import _sync
+from object_clerk import __version__, _sync
 from object_clerk._location import SCHEME
-from object_clerk._resume import IncompleteUpload
 from object_clerk._sync_plan import unfit_local_name
-from object_clerk._sync_report import (
-    CHECK_ACTIONS,
-    SYNC_ACTIONS,
-    CheckReport,
-    ReportEntry,
-    SyncReport,
-)
+from object_clerk._sync_report import CHECK_ACTIONS, SYNC_ACTIONS
 from object_clerk.clerk import ObjectClerk
 from object_clerk.exceptions import (
     ObjectClerkConfigurationException,
@@ -48,7 +41,9 @@ from object_clerk.exceptions import (
     ObjectClerkServerAuthException,
     ObjectNotFoundException,
     ObjectSaveException,
+    public_name,
 )
+from object_clerk.typing import Action, CheckReport, IncompleteUpload, ReportEntry, SyncReport
 
 PROG = "object-clerk"
 OK, FAILED, USAGE = 0, 1, 2
@@ -84,9 +79,9 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         return out.error(str(error), USAGE, "UsageError")
     except INPUT_ERRORS as error:
         status = FAILED if _local_storage_failed(error) else USAGE
-        return out.error(str(error), status, type(error).__name__)
+        return out.error(str(error), status, public_name(error))
     except ObjectClerkException as error:
-        return out.error(str(error), FAILED, type(error).__name__)
+        return out.error(str(error), FAILED, public_name(error))
     except KeyboardInterrupt:
         return 130
 
@@ -117,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
             "1 differences or failures, 2 usage or configuration error."
         ),
     )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     _add_common(parser, suppress=False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     common = argparse.ArgumentParser(add_help=False)
@@ -657,25 +653,25 @@ def _counting(bar: Any) -> Callable[[ReportEntry], None] | None:
 
 
 WOULD = {
-    "uploaded": "would upload",
-    "downloaded": "would download",
-    "copied": "would copy",
-    "deleted": "would delete",
+    Action.UPLOADED: "would upload",
+    Action.DOWNLOADED: "would download",
+    Action.COPIED: "would copy",
+    Action.DELETED: "would delete",
 }
 TO_DO = {
-    "uploaded": "to upload",
-    "downloaded": "to download",
-    "copied": "to copy",
-    "deleted": "to delete",
+    Action.UPLOADED: "to upload",
+    Action.DOWNLOADED: "to download",
+    Action.COPIED: "to copy",
+    Action.DELETED: "to delete",
 }
 
 
 def _print_sync(report: SyncReport, out: Output) -> None:
     out.document(report.to_dict())
     for entry in report.entries:
-        if entry.action == "failed":
+        if entry.action == Action.FAILED:
             out.problem(f"failed      {entry.key}: {entry.error}")
-        elif entry.action != "skipped":
+        elif entry.action != Action.SKIPPED:
             action = WOULD[entry.action] if report.dry_run else entry.action
             why = f"{entry.evidence}: {entry.detail}" if entry.detail else entry.evidence
             size = f" ({human_size(entry.bytes)})" if entry.bytes else ""
@@ -700,7 +696,7 @@ def _print_sync(report: SyncReport, out: Output) -> None:
 def _print_check(report: CheckReport, out: Output) -> None:
     out.document(report.to_dict())
     for entry in report.entries:
-        if entry.action != "same":
+        if entry.action != Action.SAME:
             why = f"{entry.evidence}: {entry.detail}" if entry.detail else entry.evidence
             out.line(f"{entry.action:<12} {entry.key} [{why}]")
     totals = report.totals

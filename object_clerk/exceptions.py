@@ -8,6 +8,7 @@ the botocore or s3transfer error behind it is kept as ``__cause__``.
 from __future__ import annotations
 
 __all__ = [
+    "ListingOrderError",
     "ObjectClerkBadAnswerException",
     "ObjectClerkConfigurationException",
     "ObjectClerkConnectionException",
@@ -74,3 +75,21 @@ class ObjectSourceChangedException(ObjectSaveException):
     before it could be deleted: the new source was kept, and so was the copy
     (of the version that was copied). Or an upload's file changed while it
     was read: nothing of what was read was stored."""
+
+
+class ListingOrderError(ObjectClerkException):
+    """A side of a sync or a check was not read in key order, so pairing it
+    by a merge would report entries missing that are there: the sync stops
+    instead, having compared nothing."""
+
+
+def public_name(error: BaseException) -> str:
+    """The name of the type error is to its users: the first class of its
+    MRO that this module defines or that is not object-clerk's at all (a
+    builtin's, a library's). The clerk's private classes (a verification
+    mismatch is an ObjectVerificationException) never show in a report."""
+    for cls in type(error).__mro__:
+        module = cls.__module__
+        if module == __name__ or module.partition(".")[0] != "object_clerk":
+            return cls.__name__
+    return type(error).__name__  # unreachable: BaseException ends every MRO
