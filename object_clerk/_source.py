@@ -44,7 +44,7 @@ Fingerprint = tuple[int, ...] | None
 NOT_STORED = "nothing of what was read was stored: the key keeps what it held"
 
 
-class SourceChanged(Mismatch, ObjectSourceChangedException):
+class SourceChanged(ObjectSourceChangedException, Mismatch):
     """The data changed while an upload read it: what was read may mix two
     versions. A Mismatch, so that the clerk uploads it again (see
     VERIFY_ATTEMPTS); an ObjectSourceChangedException to the caller."""

@@ -20,6 +20,7 @@ import pytest
 
 import object_clerk
 from object_clerk import ObjectClerk, ObjectVerificationException, cli
+from object_clerk._source import SourceChanged
 from object_clerk.exceptions import ListingOrderError, ObjectClerkException, public_name
 from tests.faults import inject
 
@@ -118,6 +119,8 @@ def test_an_error_shows_its_nearest_public_type() -> None:
 
     assert public_name(Mismatch("bytes differ")) == "ObjectVerificationException"
     assert public_name(ListingOrderError("order")) == "ListingOrderError"
+    # A changed upload source is retried as a mismatch, shown as what it is.
+    assert public_name(SourceChanged("changed")) == "ObjectSourceChangedException"
     assert public_name(OSError("disk")) == "OSError"
     private = type("Private", (KeyError,), {"__module__": "object_clerk._example"})
     assert public_name(private("k")) == "KeyError"
