@@ -36,14 +36,9 @@ __all__ = [
     "UploadData",
 ]
 
-for _published in (
-    Action,
-    CheckReport,
-    Evidence,
-    Kind,
-    Operation,
-    ReportEntry,
-    SyncReport,
-):
-    _published.__module__ = __name__
-del _published
+# The report types and enums defined in _sync_report are published here.
+for _name in __all__:
+    _published = globals()[_name]
+    if getattr(_published, "__module__", None) == "object_clerk._sync_report":
+        _published.__module__ = __name__
+del _name, _published
