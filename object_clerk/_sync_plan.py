@@ -15,6 +15,7 @@ work they describe can be handed to any executor, threads or processes.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -145,6 +146,15 @@ def decide(source: Item | None, destination: Item | None) -> Step:
             f"{source.size} bytes at the source, {destination.size} at the destination",
         )
     return Step(source.key, COMPARE, Evidence.PENDING, source, destination)
+
+
+def names_no_file(part: str) -> bool:
+    """Whether a part of a key cannot be a local file's name in its
+    directory: empty, "." or "..", or holding a NUL or another path
+    separator of this system (a backslash, on Windows), which would lead a
+    download elsewhere than the key says."""
+    separators = {"\0", os.sep, os.altsep or "/"} - {"/"}
+    return part in ("", ".", "..") or any(c in part for c in separators)
 
 
 def unfit_local_name(key: str) -> str:

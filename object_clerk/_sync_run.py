@@ -32,6 +32,7 @@ from object_clerk._sync_plan import (
     Step,
     Verdict,
     check_action,
+    names_no_file,
     sort_key,
     transfer_action,
 )
@@ -222,8 +223,7 @@ def local_path(root: Path, key: str) -> Path:
     is refused, so that no object of the store can make a download write
     outside root."""
     segments = key.split("/")
-    separators = {"\0", os.sep, os.altsep or "/"} - {"/"}  # a backslash, on Windows
-    if any(s in ("", ".", "..") or any(c in s for c in separators) for s in segments):
+    if any(names_no_file(segment) for segment in segments):
         raise ObjectSaveException(f"the key {key!r} does not name a file under {str(root)!r}")
     return root.joinpath(*segments)
 

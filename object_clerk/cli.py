@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 from object_clerk import __version__, _sync
 from object_clerk._location import SCHEME
-from object_clerk._sync_plan import unfit_local_name
+from object_clerk._sync_plan import names_no_file, unfit_local_name
 from object_clerk._sync_report import CHECK_ACTIONS, SYNC_ACTIONS
 from object_clerk.clerk import ObjectClerk
 from object_clerk.exceptions import (
@@ -609,7 +609,7 @@ def _file_name(key: str) -> str:
     the directory's own path or its parent's."""
     name = key.rsplit("/", 1)[-1]
     unfit = unfit_local_name(name)
-    if name in ("", ".", "..") or os.sep in name or unfit:
+    if names_no_file(name) or unfit:
         why = f": {unfit}" if unfit else ""
         raise UsageError(
             f"the key {key!r} ends in no file name{why}; give the file to write, not a directory"
