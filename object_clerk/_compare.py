@@ -39,7 +39,7 @@ from object_clerk._sync_plan import (
 )
 
 if TYPE_CHECKING:
-    from object_clerk.clerk import ObjectClerk
+    from object_clerk._engine import Engine
 
 # Files are read in pieces this large: big enough for hashlib to release
 # the GIL (so that workers hash in parallel), small enough for many workers.
@@ -47,7 +47,7 @@ READ_SIZE = 1024 * 1024
 
 
 def file_and_object(
-    clerk: ObjectClerk, path: Path, bucket: str, key: str, size: int, listed_etag: str
+    engine: Engine, path: Path, bucket: str, key: str, size: int, listed_etag: str
 ) -> Verdict:
     """Compare the file at path with bucket/key, both of size bytes when
     listed (the object with listed_etag)."""
@@ -58,11 +58,11 @@ def file_and_object(
             return Verdict(False, SIZE, f"{str(path)!r} changed size since it was listed")
         by_etag: Verdict | None = None
         if looks_like_md5(etag):
-            layouts = _layouts(clerk, bucket, key, size, listed_etag, etag)
+            layouts = _layouts(engine, bucket, key, size, listed_etag, etag)
             by_etag = etag_verdict(etag, hash_file(path, layouts.sizes), layouts)
             if by_etag.equal:
                 return by_etag
-        stored = _verify.head(clerk._s3, bucket, key)
+        stored = _verify.head(engine.client, bucket, key)
         if stored.size != size or stored.etag != etag:
             return Verdict(None, NONE, f"{bucket}/{key} changed while it was compared")
         checksums = stored.full_object_checksums()
@@ -78,7 +78,7 @@ def file_and_object(
 
 
 def objects(
-    clerk: ObjectClerk,
+    engine: Engine,
     source: tuple[str, str, str],
     destination: tuple[str, str, str],
 ) -> Verdict:
@@ -90,15 +90,15 @@ def objects(
     if src_etag == dst_etag and looks_like_md5(src_etag):
         return Verdict(True, evidence, "the same ETag")
     with translated_errors(f"compare {src_bucket}/{src_key} with {dst_bucket}/{dst_key}"):
-        src = _verify.head(clerk._s3, src_bucket, src_key)
-        dst = _verify.head(clerk._s3, dst_bucket, dst_key)
+        src = _verify.head(engine.client, src_bucket, src_key)
+        dst = _verify.head(engine.client, dst_bucket, dst_key)
         unverifiable = src.unverifiable_reason() or dst.unverifiable_reason()
         verdict = checksum_verdict(src.full_object_checksums(), dst.full_object_checksums())
         if verdict is not None:
             return verdict
         if unverifiable is not None:
             return Verdict(None, NONE, unverifiable)
-        if src.etag.parts == dst.etag.parts and _same_layout(clerk, src, dst):
+        if src.etag.parts == dst.etag.parts and _same_layout(engine, src, dst):
             return Verdict(False, evidence, f"ETags {src.etag} and {dst.etag} in one layout")
         return Verdict(
             None,
@@ -107,21 +107,21 @@ def objects(
         )
 
 
-def _same_layout(clerk: ObjectClerk, a: _verify.StoredObject, b: _verify.StoredObject) -> bool:
+def _same_layout(engine: Engine, a: _verify.StoredObject, b: _verify.StoredObject) -> bool:
     """Whether two objects of one size and part count are known to have one
     part size (then their ETags differ only if their bytes do)."""
     if a.etag.parts is None:
         return True
-    first = _verify.first_part_size(clerk._s3, a)
-    return first is not None and first == _verify.first_part_size(clerk._s3, b)
+    first = _verify.first_part_size(engine.client, a)
+    return first is not None and first == _verify.first_part_size(engine.client, b)
 
 
-def _layouts(clerk: ObjectClerk, bucket: str, key: str, size: int, raw: str, etag: Etag) -> Layouts:
+def _layouts(engine: Engine, bucket: str, key: str, size: int, raw: str, etag: Etag) -> Layouts:
     first = None
     if etag.parts is not None:
         stub = _verify.StoredObject(bucket, key, size, raw, etag, {})
-        first = _verify.first_part_size(clerk._s3, stub)
-    return etag_layouts(size, etag, first, clerk._own_part_size(size))
+        first = _verify.first_part_size(engine.client, stub)
+    return etag_layouts(size, etag, first, engine.own_part_size(size))
 
 
 def hash_file(path: Path, part_sizes: Iterable[int | None]) -> dict[int | None, Etag]:

@@ -134,3 +134,25 @@ def create_temporary(directory: int, prefix: str, suffix: str) -> tuple[str, int
         except FileExistsError:
             continue
     raise FileExistsError(f"no free temporary name {prefix}...{suffix} in the directory")
+
+
+def new_file_mode(directory: int, name: str) -> int:
+    """The permission bits of the file replaced (name, in the open
+    directory) if it is the user's own regular file with no other name,
+    else those of a new file under this process's umask (read from /proc
+    where it can be, without changing it). The target is never followed:
+    a link there is replaced, and lends no mode; nor does a file planted by
+    another user, or a hard link to some other file. Set-id and sticky
+    bits are never kept: the content is the store's, not what they were
+    given to."""
+    found = lstat(directory, name)
+    if found is not None and not_own_file(found) is None:
+        return found.st_mode & 0o777
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o644

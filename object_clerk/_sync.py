@@ -27,20 +27,20 @@ from object_clerk._sync_plan import (
     plan,
     unfit_local_name,
 )
-from object_clerk._sync_report import Action, CheckReport, ReportEntry, SyncReport
-from object_clerk._sync_run import CHECK, SYNC, EntryCallback, Job, Runner
+from object_clerk._sync_report import Action, CheckReport, EntryCallback, ReportEntry, SyncReport
+from object_clerk._sync_run import CHECK, SYNC, Job, Runner
 from object_clerk._tree import items
 from object_clerk.exceptions import ObjectClerkConfigurationException, ObjectSaveException
 from object_clerk.typing import ProgressCallback
 
 if TYPE_CHECKING:
-    from object_clerk.clerk import ObjectClerk
+    from object_clerk._engine import Engine
 
 DEFAULT_WORKERS = 8
 
 
 def sync(
-    clerk: ObjectClerk,
+    engine: Engine,
     source: object,
     destination: object,
     *,
@@ -59,8 +59,8 @@ def sync(
     job = Job(SYNC, src, dst, dry_run)
     extras: list[Step] = []
     withheld = 0
-    with _running(clerk, job, executor, workers, callback, on_entry) as runner:
-        for step in plan(items(clerk, src), items(clerk, dst)):
+    with _running(engine, job, executor, workers, callback, on_entry) as runner:
+        for step in plan(items(engine, src), items(engine, dst)):
             refused = _refused(step, dst)
             if refused is not None:
                 runner.record(ReportEntry(step.key, Action.FAILED, NONE, 0, refused, step.detail))
@@ -81,7 +81,7 @@ def sync(
 
 
 def check(
-    clerk: ObjectClerk,
+    engine: Engine,
     source: object,
     destination: object,
     *,
@@ -93,8 +93,8 @@ def check(
     _check_workers(workers)
     src, dst = parse_pair(source, destination)
     job = Job(CHECK, src, dst)
-    with _running(clerk, job, executor, workers, None, on_entry) as runner:
-        for step in plan(items(clerk, src), items(clerk, dst)):
+    with _running(engine, job, executor, workers, None, on_entry) as runner:
+        for step in plan(items(engine, src), items(engine, dst)):
             if step.kind == COMPARE:
                 runner.add(step)
             else:
@@ -120,7 +120,7 @@ def _refused(step: Step, destination: Location | None) -> ObjectSaveException | 
 
 @contextlib.contextmanager
 def _running(
-    clerk: ObjectClerk,
+    engine: Engine,
     job: Job,
     executor: Executor | None,
     workers: int,
@@ -128,8 +128,8 @@ def _running(
     on_entry: EntryCallback | None,
 ) -> Iterator[Runner]:
     """A runner on the given executor, or on a pool of workers threads of
-    its own, shut down at the end. A ProcessPoolExecutor gets the clerk,
-    the job and each batch pickled (the clerk makes its own client in each
+    its own, shut down at the end. A ProcessPoolExecutor gets the engine,
+    the job and each batch pickled (the engine makes its own client in each
     process); progress then comes entry by entry, as each one is done.
     When the planning fails (a listing refused), the batches not started
     are cancelled and the others waited for before the error goes on."""
@@ -139,7 +139,7 @@ def _running(
     # Any executor but a thread pool may run batches in other processes (a
     # process pool, Dask's): they get no callback into this one.
     in_processes = not isinstance(pool, ThreadPoolExecutor)
-    runner = Runner(clerk, job, pool, workers, callback, on_entry, in_processes=in_processes)
+    runner = Runner(engine, job, pool, workers, callback, on_entry, in_processes=in_processes)
     try:
         yield runner
     except BaseException:

@@ -9,6 +9,7 @@ exception. Exception messages are the clerk's, which never hold a secret.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -114,6 +115,10 @@ class ReportEntry:
 
 def _sorted(entries: list[ReportEntry]) -> list[ReportEntry]:
     return sorted(entries, key=lambda entry: sort_key(entry.key))
+
+
+# Called with each entry of a report as it is decided (on the calling thread).
+EntryCallback = Callable[[ReportEntry], object]
 
 
 @dataclass

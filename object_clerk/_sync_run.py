@@ -1,4 +1,4 @@
-"""Doing a plan: each step by the clerk's own verified single-object
+"""Doing a plan: each step by the engine's own verified single-object
 operation, batches of steps on an executor, every entry's outcome kept.
 
 A step that fails is an entry of the report with its exception; the other
@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,12 +35,12 @@ from object_clerk._sync_plan import (
     sort_key,
     transfer_action,
 )
-from object_clerk._sync_report import TRANSFERS, Action, Operation, ReportEntry
+from object_clerk._sync_report import TRANSFERS, Action, EntryCallback, Operation, ReportEntry
 from object_clerk._transfer import SMALL_OBJECT
 from object_clerk.exceptions import ObjectSaveException
 
 if TYPE_CHECKING:
-    from object_clerk.clerk import ObjectClerk
+    from object_clerk._engine import Engine
 
 SYNC, CHECK = Operation.SYNC, Operation.CHECK
 # Uploads up to this size are one PutObject (see _transfer.SMALL_OBJECT),
@@ -54,7 +53,6 @@ BATCH_BYTES = 16 * 1024 * 1024
 # Batches waiting for a worker, per worker.
 QUEUED_PER_WORKER = 2
 
-EntryCallback = Callable[[ReportEntry], object]
 # The small uploads of a batch not verified yet: by key, the file and the
 # ETag of the bytes sent.
 Unconfirmed = dict[str, tuple[Path, Etag]]
@@ -72,19 +70,19 @@ class Job:
 
 
 def run_batch(
-    clerk: ObjectClerk, job: Job, batch: Batch, callback: ProgressCallback | None
+    engine: Engine, job: Job, batch: Batch, callback: ProgressCallback | None
 ) -> list[ReportEntry]:
     """The entries of a batch's steps, run one after the other. The batch's
     small uploads are verified together, by one listing (see _confirm)."""
     unconfirmed: Unconfirmed = {}
-    entries = [run_step(clerk, job, step, callback, unconfirmed) for step in batch.steps]
+    entries = [run_step(engine, job, step, callback, unconfirmed) for step in batch.steps]
     if unconfirmed:
-        _confirm(clerk, job, unconfirmed, entries, callback)
+        _confirm(engine, job, unconfirmed, entries, callback)
     return entries
 
 
 def run_step(
-    clerk: ObjectClerk,
+    engine: Engine,
     job: Job,
     step: Step,
     callback: ProgressCallback | None,
@@ -94,15 +92,15 @@ def run_step(
     Small uploads are left in unconfirmed to be verified by the caller,
     where it gives one."""
     if job.operation == CHECK:
-        return _check(clerk, job, step)
-    return _sync(clerk, job, step, callback, unconfirmed)
+        return _check(engine, job, step)
+    return _sync(engine, job, step, callback, unconfirmed)
 
 
-def _check(clerk: ObjectClerk, job: Job, step: Step) -> ReportEntry:
+def _check(engine: Engine, job: Job, step: Step) -> ReportEntry:
     verdict = None
     if step.kind == COMPARE:
         try:
-            verdict = compare(clerk, job, step)
+            verdict = compare(engine, job, step)
         except Exception as error:
             return ReportEntry(
                 step.key, Action.UNVERIFIABLE, NONE, 0, error, "the comparison failed"
@@ -114,7 +112,7 @@ def _check(clerk: ObjectClerk, job: Job, step: Step) -> ReportEntry:
 
 
 def _sync(
-    clerk: ObjectClerk,
+    engine: Engine,
     job: Job,
     step: Step,
     callback: ProgressCallback | None,
@@ -124,10 +122,10 @@ def _sync(
     try:
         if step.kind == EXTRA:
             if not job.dry_run:
-                delete(clerk, job.destination, step.key)
+                delete(engine, job.destination, step.key)
             return ReportEntry(step.key, Action.DELETED, evidence, 0, None, detail)
         if step.kind == COMPARE:
-            verdict = compare(clerk, job, step)
+            verdict = compare(engine, job, step)
             if verdict.equal:
                 return ReportEntry(
                     step.key, Action.SKIPPED, verdict.evidence, 0, None, verdict.detail
@@ -136,32 +134,32 @@ def _sync(
         action = transfer_action(
             isinstance(job.source, LocalTree), isinstance(job.destination, LocalTree)
         )
-        if unconfirmed is not None and _small_upload(clerk, job, step):
+        if unconfirmed is not None and _small_upload(engine, job, step):
             assert isinstance(job.source, LocalTree) and isinstance(job.destination, StorePrefix)
             path = local_path(job.source.root, step.key)
             key = job.destination.object_key(step.key)
-            sent = clerk._upload(path, job.destination.bucket, key, False, callback=callback)
+            sent = engine.upload(path, job.destination.bucket, key, False, callback=callback)
             unconfirmed[step.key] = (path, sent)
         else:
-            transfer(clerk, job, step.key, callback)
+            transfer(engine, job, step.key, callback)
         return ReportEntry(step.key, action, evidence, step.size, None, detail)
     except Exception as error:
         return ReportEntry(step.key, Action.FAILED, evidence, 0, error, detail)
 
 
-def _small_upload(clerk: ObjectClerk, job: Job, step: Step) -> bool:
+def _small_upload(engine: Engine, job: Job, step: Step) -> bool:
     """An upload of one PutObject, whose stored ETag is the file's MD5: the
     listing of the destination shows it as a HEAD would."""
     return (
         not job.dry_run
         and isinstance(job.source, LocalTree)
         and isinstance(job.destination, StorePrefix)
-        and 0 < step.size <= min(SMALL_UPLOAD, clerk._settings.multipart_threshold - 1)
+        and 0 < step.size <= min(SMALL_UPLOAD, engine.settings.multipart_threshold - 1)
     )
 
 
 def _confirm(
-    clerk: ObjectClerk,
+    engine: Engine,
     job: Job,
     unconfirmed: Unconfirmed,
     entries: list[ReportEntry],
@@ -176,7 +174,7 @@ def _confirm(
     assert isinstance(job.destination, StorePrefix)
     destination = job.destination
     keys = sorted(unconfirmed, key=sort_key)
-    listed = _listed_etags(clerk, destination, keys)
+    listed = _listed_etags(engine, destination, keys)
     for index, entry in enumerate(entries):
         if entry.key not in unconfirmed:
             continue
@@ -185,14 +183,14 @@ def _confirm(
             if listed.get(entry.key) == sent:
                 continue
             target = destination.object_key(entry.key)
-            clerk.upload_object(path, destination.bucket, target, callback=callback)
+            engine.upload(path, destination.bucket, target, True, callback=callback)
         except Exception as error:
             entries[index] = ReportEntry(
                 entry.key, Action.FAILED, entry.evidence, 0, error, entry.detail
             )
 
 
-def _listed_etags(clerk: ObjectClerk, destination: StorePrefix, keys: list[str]) -> dict[str, Etag]:
+def _listed_etags(engine: Engine, destination: StorePrefix, keys: list[str]) -> dict[str, Etag]:
     """The listed ETags of keys (relative, in key order) at destination,
     from one listing of the span they cover, stopped at its last key."""
     first, last = destination.object_key(keys[0]), destination.object_key(keys[-1])
@@ -206,7 +204,7 @@ def _listed_etags(clerk: ObjectClerk, destination: StorePrefix, keys: list[str])
     # Keys written meanwhile by other batches come after: a first page of
     # the batch's size holds it, unless the destination has keys between
     # (then full pages follow).
-    for page in _listing.pages(clerk._s3, request, first_page_size=len(keys)):
+    for page in _listing.pages(engine.client, request, first_page_size=len(keys)):
         for entry in page.get("Contents", []):
             position = sort_key(entry["Key"])
             if position > end:
@@ -233,7 +231,7 @@ def directory_parts(key: str) -> list[str]:
     return key.split("/")[:-1]
 
 
-def compare(clerk: ObjectClerk, job: Job, step: Step) -> Verdict:
+def compare(engine: Engine, job: Job, step: Step) -> Verdict:
     """Compare the content of a step's two entries (of the same size)."""
     src, dst = job.source, job.destination
     assert step.source is not None and step.destination is not None
@@ -241,24 +239,24 @@ def compare(clerk: ObjectClerk, job: Job, step: Step) -> Verdict:
         path, key = local_path(src.root, step.key), dst.object_key(step.key)
         listed = step.destination
         return _compare.file_and_object(
-            clerk, path, dst.bucket, key, listed.size, listed.etag or ""
+            engine, path, dst.bucket, key, listed.size, listed.etag or ""
         )
     if isinstance(src, StorePrefix) and isinstance(dst, LocalTree):
         path, key = local_path(dst.root, step.key), src.object_key(step.key)
         listed = step.source
         return _compare.file_and_object(
-            clerk, path, src.bucket, key, listed.size, listed.etag or ""
+            engine, path, src.bucket, key, listed.size, listed.etag or ""
         )
     assert isinstance(src, StorePrefix) and isinstance(dst, StorePrefix)
     return _compare.objects(
-        clerk,
+        engine,
         (src.bucket, src.object_key(step.key), step.source.etag or ""),
         (dst.bucket, dst.object_key(step.key), step.destination.etag or ""),
     )
 
 
-def transfer(clerk: ObjectClerk, job: Job, key: str, callback: ProgressCallback | None) -> None:
-    """Move one entry from the source to the destination by the clerk's
+def transfer(engine: Engine, job: Job, key: str, callback: ProgressCallback | None) -> None:
+    """Move one entry from the source to the destination by the engine's
     verified operation. A dry run opens a local source as an upload would
     (an empty or unreadable file is refused just the same) and writes
     nothing."""
@@ -268,7 +266,7 @@ def transfer(clerk: ObjectClerk, job: Job, key: str, callback: ProgressCallback 
         if job.dry_run:
             with open_source(path):
                 return
-        clerk.upload_object(path, dst.bucket, dst.object_key(key), callback=callback)
+        engine.upload(path, dst.bucket, dst.object_key(key), True, callback=callback)
     elif isinstance(src, StorePrefix) and isinstance(dst, LocalTree):
         # Each directory on the way is opened without following a link (one
         # would lead the write out of the root; the walk does not follow one
@@ -281,17 +279,16 @@ def transfer(clerk: ObjectClerk, job: Job, key: str, callback: ProgressCallback 
         with _localfs.directory(dst.root, parts, make=not job.dry_run) as directory:
             if job.dry_run or directory is None:
                 return
-            clerk._download_at(src.bucket, src.object_key(key), directory, path, callback=callback)
+            engine.download_at(src.bucket, src.object_key(key), directory, path, callback=callback)
     else:
         assert isinstance(src, StorePrefix) and isinstance(dst, StorePrefix)
         if job.dry_run:
             return
-        clerk.copy_object(
-            src.bucket, src.object_key(key), dst.bucket, dst.object_key(key), callback=callback
-        )
+        source_key, target_key = src.object_key(key), dst.object_key(key)
+        engine.copy(src.bucket, source_key, dst.bucket, target_key, True, callback, True)
 
 
-def delete(clerk: ObjectClerk, destination: Location, key: str) -> None:
+def delete(engine: Engine, destination: Location, key: str) -> None:
     if isinstance(destination, LocalTree):
         # Relative to the file's directory, opened as for a download.
         path = local_path(destination.root, key)
@@ -300,7 +297,7 @@ def delete(clerk: ObjectClerk, destination: Location, key: str) -> None:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(path.name, dir_fd=directory)
     else:
-        clerk.delete_object(destination.bucket, destination.object_key(key))
+        engine.delete(destination.bucket, destination.object_key(key))
 
 
 class SerialCallback:
@@ -325,7 +322,7 @@ class Runner:
 
     def __init__(
         self,
-        clerk: ObjectClerk,
+        engine: Engine,
         job: Job,
         executor: Executor,
         workers: int,
@@ -334,7 +331,7 @@ class Runner:
         *,
         in_processes: bool = False,
     ) -> None:
-        self._clerk, self._job, self._executor = clerk, job, executor
+        self._engine, self._job, self._executor = engine, job, executor
         self._workers = workers
         self._callback = SerialCallback(callback) if callback is not None else None
         self._on_entry = on_entry
@@ -386,7 +383,7 @@ class Runner:
         while len(self._running) >= QUEUED_PER_WORKER * self._workers:
             self._collect(wait(self._running, return_when=FIRST_COMPLETED).done)
         callback = None if self._in_processes else self._callback
-        future = self._executor.submit(run_batch, self._clerk, self._job, batch, callback)
+        future = self._executor.submit(run_batch, self._engine, self._job, batch, callback)
         self._running[future] = batch
 
     def _collect(self, done: set[Future[list[ReportEntry]]]) -> None:

@@ -21,14 +21,14 @@ from object_clerk._sync_plan import Item, sort_key
 from object_clerk.exceptions import ObjectSaveException
 
 if TYPE_CHECKING:
-    from object_clerk.clerk import ObjectClerk
+    from object_clerk._engine import Engine
 
 
-def items(clerk: ObjectClerk, location: Location) -> Iterator[Item]:
+def items(engine: Engine, location: Location) -> Iterator[Item]:
     """The entries of location in key order."""
     if isinstance(location, LocalTree):
         return walk(location.root)
-    return listing(clerk, location)
+    return listing(engine, location)
 
 
 def walk(root: Path) -> Iterator[Item]:
@@ -99,13 +99,13 @@ def _unfollowable(error: OSError) -> str:
     return f"a symbolic link that cannot be followed: {error.strerror}"
 
 
-def listing(clerk: ObjectClerk, location: StorePrefix) -> Iterator[Item]:
+def listing(engine: Engine, location: StorePrefix) -> Iterator[Item]:
     """The objects under location's prefix, from one listing fanned out by
     its "/"-groups (see _listing). Keys ending in "/" are the directory
     markers some consoles write (no file can have such a name): they are
     not entries."""
     found = _listing.fanned_out(
-        clerk._s3, location.bucket, location.prefix or None, clerk._settings.list_page_size
+        engine.client, location.bucket, location.prefix or None, engine.settings.list_page_size
     )
     for entry in found:
         key = location.relative_key(entry["Key"])

@@ -30,11 +30,8 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
-from object_clerk import __version__, _sync
-from object_clerk._location import SCHEME
-from object_clerk._sync_plan import names_no_file, unfit_local_name
-from object_clerk._sync_report import CHECK_ACTIONS, SYNC_ACTIONS
-from object_clerk.clerk import ObjectClerk
+from object_clerk import __version__
+from object_clerk.clerk import DEFAULT_WORKERS, ObjectClerk
 from object_clerk.exceptions import (
     ObjectClerkConfigurationException,
     ObjectClerkException,
@@ -43,7 +40,16 @@ from object_clerk.exceptions import (
     ObjectSaveException,
     public_name,
 )
-from object_clerk.typing import Action, CheckReport, IncompleteUpload, ReportEntry, SyncReport
+from object_clerk.locations import SCHEME, names_no_file, unfit_local_name
+from object_clerk.typing import (
+    CHECK_ACTIONS,
+    SYNC_ACTIONS,
+    Action,
+    CheckReport,
+    IncompleteUpload,
+    ReportEntry,
+    SyncReport,
+)
 
 PROG = "object-clerk"
 OK, FAILED, USAGE = 0, 1, 2
@@ -272,8 +278,8 @@ def _add_workers(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers",
         type=_positive,
-        default=_sync.DEFAULT_WORKERS,
-        help=f"entries worked on at once (default: {_sync.DEFAULT_WORKERS})",
+        default=DEFAULT_WORKERS,
+        help=f"entries worked on at once (default: {DEFAULT_WORKERS})",
     )
 
 
@@ -554,8 +560,7 @@ def run_rm(clerk: ObjectClerk, args: argparse.Namespace, out: Output) -> int:
 
 def run_sync(clerk: ObjectClerk, args: argparse.Namespace, out: Output) -> int:
     with out.progress(None) as bar:
-        report = _sync.sync(
-            clerk,
+        report = clerk.sync(
             args.source,
             args.destination,
             delete=args.delete,
@@ -570,8 +575,8 @@ def run_sync(clerk: ObjectClerk, args: argparse.Namespace, out: Output) -> int:
 
 def run_check(clerk: ObjectClerk, args: argparse.Namespace, out: Output) -> int:
     with out.progress(None) as bar:
-        report = _sync.check(
-            clerk, args.source, args.destination, workers=args.workers, on_entry=_counting(bar)
+        report = clerk.check(
+            args.source, args.destination, workers=args.workers, on_entry=_counting(bar)
         )
     _print_check(report, out)
     return OK if report.ok else FAILED

@@ -14,8 +14,11 @@ from object_clerk._progress import ProgressCallback
 from object_clerk._resume import IncompleteUpload
 from object_clerk._source import UploadData
 from object_clerk._sync_report import (
+    CHECK_ACTIONS,
+    SYNC_ACTIONS,
     Action,
     CheckReport,
+    EntryCallback,
     Evidence,
     Kind,
     Operation,
@@ -24,8 +27,11 @@ from object_clerk._sync_report import (
 )
 
 __all__ = [
+    "CHECK_ACTIONS",
+    "SYNC_ACTIONS",
     "Action",
     "CheckReport",
+    "EntryCallback",
     "Evidence",
     "IncompleteUpload",
     "Kind",

@@ -23,6 +23,8 @@ from botocore.exceptions import (
 )
 from botocore.response import StreamingBody
 
+from tests.support import client_of
+
 ERROR_BODY = (
     b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>%s</Code>'
     b"<Message>injected</Message></Error>"
@@ -156,7 +158,7 @@ def _flipped(data: bytes) -> bytes:
 
 def inject(clerk: Any) -> FaultInjector:
     """A fault injector on the boto3 client inside clerk."""
-    return FaultInjector(clerk._s3.raw)
+    return FaultInjector(client_of(clerk).raw)
 
 
 def once(action: Callable[[], object]) -> Callable[..., None]:

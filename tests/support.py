@@ -17,6 +17,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from object_clerk import ObjectClerk
+from object_clerk._client import RetryingClient
+from object_clerk._engine import Engine
 
 MiB = 1024 * 1024
 # S3's smallest part: the smallest threshold that exercises multipart paths.
@@ -136,7 +138,19 @@ class GetRanges:
 
     def __init__(self, clerk: ObjectClerk) -> None:
         self.ranges: list[str | None] = []
-        clerk._s3.raw.meta.events.register("before-call.s3.GetObject", self._record)
+        client_of(clerk).raw.meta.events.register("before-call.s3.GetObject", self._record)
 
     def _record(self, params: dict[str, Any], **kwargs: Any) -> None:
         self.ranges.append(params["headers"].get("Range"))
+
+
+def engine_of(clerk: ObjectClerk) -> Engine:
+    """The engine under a clerk: the one seam through which tests reach its
+    client, settings, retry policy and store conditions."""
+    return clerk._engine
+
+
+def client_of(clerk: ObjectClerk) -> RetryingClient:
+    """The clerk's retrying client in this process (its .raw is boto3's,
+    whose events tests hook)."""
+    return engine_of(clerk).client

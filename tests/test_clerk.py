@@ -22,7 +22,14 @@ from object_clerk import (
     ObjectVerificationException,
 )
 from tests.faults import inject
-from tests.support import TEST_THRESHOLD, MiB, reference_multipart_etag, stored_bytes, stored_keys
+from tests.support import (
+    TEST_THRESHOLD,
+    MiB,
+    client_of,
+    reference_multipart_etag,
+    stored_bytes,
+    stored_keys,
+)
 
 SMALL = b"solar observatory frame\n" * 40
 BIG = os.urandom(2 * TEST_THRESHOLD + 12345)  # three parts, the last one short
@@ -146,7 +153,7 @@ def test_get_uses_the_download_config_for_ranged_parts(
         }
     )
     ranges: list[str | None] = []
-    clerk._s3.raw.meta.events.register(
+    client_of(clerk).raw.meta.events.register(
         "before-call.s3.GetObject",
         lambda params, **kw: ranges.append(params["headers"].get("Range")),
     )

@@ -18,7 +18,7 @@ from object_clerk import ObjectClerk, _client
 from object_clerk._client import Connection, Secret, parse_timestamp
 from tests.faults import inject
 from tests.proxy import FaultProxy, request_matcher
-from tests.support import Endpoint, stored_bytes
+from tests.support import Endpoint, client_of, stored_bytes
 
 
 def test_operations_are_retried_and_other_attributes_pass_through(
@@ -26,9 +26,9 @@ def test_operations_are_retried_and_other_attributes_pass_through(
 ) -> None:
     faults = inject(clerk)
     faults.fail("ListObjectsV2", "slowdown", times=2)
-    assert clerk._s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+    assert client_of(clerk).list_objects_v2(Bucket=bucket)["KeyCount"] == 0
     assert faults.sent["ListObjectsV2"] == 3
-    assert clerk._s3.meta is clerk._s3.raw.meta
+    assert client_of(clerk).meta is client_of(clerk).raw.meta
 
 
 def test_a_stream_body_is_rewound_for_each_attempt(
@@ -43,7 +43,7 @@ def test_a_stream_body_is_rewound_for_each_attempt(
         proxy.inject(request_matcher("PUT", f"/{bucket}/k"), "close_before", times=2)
         body = io.BytesIO(b"0123456789" * 1000)
         body.seek(10)  # sent from where it stood when the call was made
-        clerk._s3.put_object(Bucket=bucket, Key="k", Body=body)
+        client_of(clerk).put_object(Bucket=bucket, Key="k", Body=body)
         assert proxy.matched["close_before"] == 2
     assert stored_bytes(s3, bucket, "k") == (b"0123456789" * 1000)[10:]
 
@@ -79,7 +79,7 @@ def test_odd_timestamps_are_left_to_botocore(value: str) -> None:
 
 def test_a_listing_gives_aware_timestamps(clerk: ObjectClerk, s3: Any, bucket: str) -> None:
     s3.put_object(Bucket=bucket, Key="k", Body=b"x")
-    (entry,) = clerk._s3.list_objects_v2(Bucket=bucket)["Contents"]
+    (entry,) = client_of(clerk).list_objects_v2(Bucket=bucket)["Contents"]
     assert entry["LastModified"].tzinfo is UTC, "parsed by parse_timestamp"
     age = datetime.now(UTC) - entry["LastModified"]
     assert abs(age.total_seconds()) < 3600
@@ -116,7 +116,7 @@ def test_clerks_made_per_call_parse_the_service_model_once_per_process(
         clerk = make_clerk(
             own_client=False, access_key=f"reader-{number}", secret_key=f"secret-{number}"
         )
-        assert clerk._s3.raw.meta.service_model.service_name == "s3"
+        assert client_of(clerk).raw.meta.service_model.service_name == "s3"
     assert loads.count <= 1
     for _ in range(5):
         assert make_clerk(own_client=False).get_object(bucket, "k") == b"x"
@@ -130,8 +130,8 @@ def test_clerks_of_one_connection_share_one_client(
     second = make_clerk(
         own_client=False, retry_tries=7
     )  # the policy is the clerk's, not the client's
-    assert second._s3.raw is first._s3.raw
-    assert second._s3 is not first._s3
+    assert client_of(second).raw is client_of(first).raw
+    assert client_of(second) is not client_of(first)
     first.upload_object(b"shared", bucket, "k")
     assert second.get_object(bucket, "k") == b"shared"
     (entry,) = second.list_objects(bucket)
@@ -143,8 +143,8 @@ def test_a_shared_client_has_the_clerks_handler_once(
 ) -> None:
     """Registered when the client is made, not by each clerk that shares it."""
     clerks = [make_clerk(own_client=False) for _ in range(3)]
-    raw = clerks[0]._s3.raw
-    assert all(clerk._s3.raw is raw for clerk in clerks)
+    raw = client_of(clerks[0]).raw
+    assert all(client_of(clerk).raw is raw for clerk in clerks)
     handlers = raw.meta.events._emitter._handlers.prefix_search("before-call.s3.PutObject")
     assert [h for h in handlers if h is _client._no_wait_for_small_bodies] == [
         _client._no_wait_for_small_bodies
@@ -172,10 +172,12 @@ def test_clerks_of_other_connections_share_no_client(
     make_clerk: Callable[..., ObjectClerk], other: dict[str, Any]
 ) -> None:
     made = make_clerk(own_client=False)
-    assert make_clerk(own_client=False)._s3.raw is made._s3.raw, "the same connection shares"
+    assert client_of(make_clerk(own_client=False)).raw is client_of(made).raw, (
+        "the same connection shares"
+    )
     differing = make_clerk(own_client=False, **other)
-    assert differing._s3.raw is not made._s3.raw
-    assert make_clerk(own_client=False, **other)._s3.raw is differing._s3.raw
+    assert client_of(differing).raw is not client_of(made).raw
+    assert client_of(make_clerk(own_client=False, **other)).raw is client_of(differing).raw
 
 
 def test_a_client_made_with_another_secret_signs_with_its_own(
@@ -183,8 +185,10 @@ def test_a_client_made_with_another_secret_signs_with_its_own(
 ) -> None:
     right = make_clerk(own_client=False)
     wrong = make_clerk(own_client=False, secret_key="not-the-secret")
-    assert make_clerk(own_client=False)._s3.raw is right._s3.raw
-    secrets = {clerk._s3.raw._request_signer._credentials.secret_key for clerk in (right, wrong)}
+    assert client_of(make_clerk(own_client=False)).raw is client_of(right).raw
+    secrets = {
+        client_of(clerk).raw._request_signer._credentials.secret_key for clerk in (right, wrong)
+    }
     assert secrets == {endpoint.secret_key, "not-the-secret"}
 
 
@@ -217,11 +221,14 @@ def test_the_shared_clients_are_the_latest_few(
     monkeypatch.setattr(_client, "SHARED_CLIENTS", 2)
     clerks = [make_clerk(own_client=False, access_key=f"key-{number}") for number in range(3)]
     assert len(_client._SHARED._clients) == 2
-    assert make_clerk(own_client=False, access_key="key-2")._s3.raw is clerks[2]._s3.raw
-    assert make_clerk(own_client=False, access_key="key-0")._s3.raw is not clerks[0]._s3.raw, (
-        "dropped"
+    assert (
+        client_of(make_clerk(own_client=False, access_key="key-2")).raw is client_of(clerks[2]).raw
     )
-    assert clerks[0]._s3.raw is clerks[0]._s3.raw, "a clerk keeps its client"
+    assert (
+        client_of(make_clerk(own_client=False, access_key="key-0")).raw
+        is not client_of(clerks[0]).raw
+    ), "dropped"
+    assert client_of(clerks[0]).raw is client_of(clerks[0]).raw, "a clerk keeps its client"
 
 
 def test_clerks_made_by_many_threads_at_once_share_one_client(
@@ -229,4 +236,4 @@ def test_clerks_made_by_many_threads_at_once_share_one_client(
 ) -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         clerks = list(pool.map(lambda _: make_clerk(own_client=False), range(32)))
-    assert len({id(clerk._s3.raw) for clerk in clerks}) == 1
+    assert len({id(client_of(clerk).raw) for clerk in clerks}) == 1

@@ -21,7 +21,15 @@ from object_clerk import (
     ObjectVerificationException,
 )
 from tests.faults import inject
-from tests.support import TEST_THRESHOLD, Endpoint, MiB, stored_bytes, stored_keys
+from tests.support import (
+    TEST_THRESHOLD,
+    Endpoint,
+    MiB,
+    client_of,
+    engine_of,
+    stored_bytes,
+    stored_keys,
+)
 
 SMALL = b"frame 7 of the observing run\n" * 50
 BIG = os.urandom(2 * TEST_THRESHOLD + 4321)  # three parts
@@ -156,7 +164,7 @@ def test_the_1_1_0_positional_constructor_works(
     )
     clerk.upload_object(BIG, bucket, "k")
     assert clerk.get_object(bucket, "k") == BIG
-    assert clerk._s3.raw.meta.config.read_timeout == 9
+    assert client_of(clerk).raw.meta.config.read_timeout == 9
 
 
 def test_client_config_is_used_instead_of_the_variable_on_the_same_defaults(
@@ -164,7 +172,7 @@ def test_client_config_is_used_instead_of_the_variable_on_the_same_defaults(
 ) -> None:
     env = {"S3_CLIENT_CONFIG": '{"read_timeout": 3, "connect_timeout": 4}'}
     clerk = make_clerk(env=env, client_config={"read_timeout": 7})
-    config = clerk._s3.raw.meta.config
+    config = client_of(clerk).raw.meta.config
     assert (config.read_timeout, config.connect_timeout) == (7, 60)
     assert config.retries["total_max_attempts"] == 1, "the clerk retries, botocore does not"
     assert config.s3["payload_signing_enabled"] is False
@@ -184,7 +192,9 @@ def test_transfer_config_is_used_instead_of_the_variable(
     make_clerk: Callable[..., ObjectClerk],
 ) -> None:
     env = {"S3_UPLOAD_CONFIG": '{"max_concurrency": 3, "use_threads": false}'}
-    config = make_clerk(env=env, transfer_config={"max_concurrency": 2})._settings.upload_config
+    config = engine_of(
+        make_clerk(env=env, transfer_config={"max_concurrency": 2})
+    ).settings.upload_config
     assert (config.max_concurrency, config.use_threads) == (2, True)
     assert config.multipart_threshold == config.multipart_chunksize == TEST_THRESHOLD
 

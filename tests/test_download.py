@@ -25,7 +25,7 @@ from object_clerk import (
 from object_clerk._download import STREAM_BYTES, plan
 from object_clerk._settings import settings_from_env
 from tests.faults import inject
-from tests.support import TEST_THRESHOLD, GetRanges, MiB, hides_part_sizes
+from tests.support import TEST_THRESHOLD, GetRanges, MiB, client_of, hides_part_sizes
 
 DATA = os.urandom(2 * TEST_THRESHOLD + 321)
 
@@ -341,7 +341,7 @@ def test_a_body_that_checks_itself_is_read_through_botocore(
     clerk = make_clerk(
         env={"S3_CLIENT_CONFIG": '{"response_checksum_validation": "when_supported"}'}
     )
-    answer = clerk._s3.raw.get_object(Bucket=bucket, Key="k")
+    answer = client_of(clerk).raw.get_object(Bucket=bucket, Key="k")
     body = answer["Body"]
     if "ChecksumCRC32" not in answer:
         body.close()
@@ -349,7 +349,7 @@ def test_a_body_that_checks_itself_is_read_through_botocore(
     assert type(body) is not StreamingBody
     assert not _download._Response(body, 0).direct
     body.close()
-    plain = clerk._s3.raw.get_object(Bucket=bucket, Key="k", ChecksumMode="DISABLED")["Body"]
+    plain = client_of(clerk).raw.get_object(Bucket=bucket, Key="k", ChecksumMode="DISABLED")["Body"]
     response = _download._Response(plain, 0)
     assert response.direct
     response.close(done=False)

@@ -35,7 +35,7 @@ from object_clerk._conditions import PROBE_PREFIX
 from object_clerk._layout import upload_part_size
 from object_clerk._settings import settings_from_env
 from tests.faults import inject, once
-from tests.support import MiB, stored_bytes, stored_keys
+from tests.support import MiB, client_of, engine_of, stored_bytes, stored_keys
 
 SMALL = b"the object that was there first"
 
@@ -43,7 +43,7 @@ SMALL = b"the object that was there first"
 def honours(clerk: ObjectClerk, bucket: str, feature: str) -> bool:
     """Probe the store now, so that the probe's own requests are done before
     a test hooks the requests of the operation it watches."""
-    return clerk._conditions.honours(clerk._s3, bucket, feature)  # type: ignore[arg-type]
+    return engine_of(clerk).conditions.honours(client_of(clerk), bucket, feature)  # type: ignore[arg-type]
 
 
 def uploads_left(s3: Any, bucket: str) -> list[str]:
@@ -52,7 +52,7 @@ def uploads_left(s3: Any, bucket: str) -> list[str]:
 
 def on_call(clerk: ObjectClerk, operation: str, action: Callable[[], object]) -> None:
     """Run action (once) just before the clerk's next request of operation."""
-    clerk._s3.raw.meta.events.register(f"before-call.s3.{operation}", once(action))
+    client_of(clerk).raw.meta.events.register(f"before-call.s3.{operation}", once(action))
 
 
 def on_key(clerk: ObjectClerk, operation: str, key: str, action: Callable[[], object]) -> None:
@@ -64,7 +64,7 @@ def on_key(clerk: ObjectClerk, operation: str, key: str, action: Callable[[], ob
             done.append(True)
             action()
 
-    clerk._s3.raw.meta.events.register(f"provide-client-params.s3.{operation}", handler)
+    client_of(clerk).raw.meta.events.register(f"provide-client-params.s3.{operation}", handler)
 
 
 # -- overwrite=False -----------------------------------------------------------------
@@ -118,7 +118,7 @@ def test_the_same_bytes_written_meanwhile_by_another_are_not_taken_for_this_uplo
     if not honours(clerk, bucket, "complete"):
         pytest.skip("the store ignores If-None-Match on CompleteMultipartUpload")
     data = os.urandom(11 * MiB)
-    config = clerk._settings.upload_config
+    config = engine_of(clerk).settings.upload_config
     part_size = upload_part_size(len(data), config.multipart_threshold, config.multipart_chunksize)
     same_layout = TransferConfig(multipart_threshold=part_size, multipart_chunksize=part_size)
     on_call(
@@ -148,7 +148,7 @@ def test_a_412_to_a_write_whose_answer_was_lost_is_that_write(
     def lose_answer(**kwargs: Any) -> None:
         raise ConnectionClosedError(endpoint_url=clerk.endpoint_url)
 
-    clerk._s3.raw.meta.events.register(f"after-call.s3.{operation}", once(lose_answer))
+    client_of(clerk).raw.meta.events.register(f"after-call.s3.{operation}", once(lose_answer))
     data = os.urandom(size)
     clerk.upload_object(data, bucket, "k", overwrite=False)
     assert stored_bytes(s3, bucket, "k") == data

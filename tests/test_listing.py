@@ -12,6 +12,7 @@ import pytest
 from object_clerk import ObjectClerk, ObjectClerkServerInternalException
 from object_clerk._listing import fanned_out, objects
 from tests.faults import inject
+from tests.support import client_of
 
 # Keys next to groups, around their separator ("-" < "/" < "0"), unicode,
 # deeper groups, and groups of one key.
@@ -31,10 +32,10 @@ def listed(s3: Any, bucket: str) -> str:
 
 def test_the_fanned_out_listing_is_the_listing(clerk: ObjectClerk, listed: str) -> None:
     for page_size in (1, 2, 1000):
-        fanned = [e["Key"] for e in fanned_out(clerk._s3, listed, "set/", page_size)]
-        assert fanned == [e["Key"] for e in objects(clerk._s3, listed, "set/", page_size)]
+        fanned = [e["Key"] for e in fanned_out(client_of(clerk), listed, "set/", page_size)]
+        assert fanned == [e["Key"] for e in objects(client_of(clerk), listed, "set/", page_size)]
         assert fanned == [f"set/{key}" for key in KEYS]
-    everything = [e["Key"] for e in fanned_out(clerk._s3, listed, None, 2)]
+    everything = [e["Key"] for e in fanned_out(client_of(clerk), listed, None, 2)]
     assert everything == sorted([f"set/{key}" for key in KEYS] + ["other"], key=str.encode)
 
 
@@ -47,8 +48,8 @@ def test_groups_are_listed_at_once(clerk: ObjectClerk, listed: str) -> None:
         if params.get("Prefix") in ("set/a/", "set/b/") and "ContinuationToken" not in params:
             meeting.wait()
 
-    clerk._s3.raw.meta.events.register("before-call.s3.ListObjectsV2", wait_for_the_other)
-    keys = [e["Key"] for e in fanned_out(clerk._s3, listed, "set/", 1000, lanes=4)]
+    client_of(clerk).raw.meta.events.register("before-call.s3.ListObjectsV2", wait_for_the_other)
+    keys = [e["Key"] for e in fanned_out(client_of(clerk), listed, "set/", 1000, lanes=4)]
     assert keys == [f"set/{key}" for key in KEYS]
     assert not meeting.broken
 
@@ -57,7 +58,7 @@ def test_a_reader_that_stops_early_stops_the_listing(clerk: ObjectClerk, listed:
     done = threading.Event()
 
     def read_three() -> None:
-        listing = fanned_out(clerk._s3, listed, "set/", 1, lanes=2)
+        listing = fanned_out(client_of(clerk), listed, "set/", 1, lanes=2)
         assert [next(listing)["Key"] for _ in range(3)] == [f"set/{k}" for k in KEYS[:3]]
         listing.close()
         done.set()
@@ -71,4 +72,4 @@ def test_a_reader_that_stops_early_stops_the_listing(clerk: ObjectClerk, listed:
 def test_a_failure_in_a_group_reaches_the_reader(clerk: ObjectClerk, listed: str) -> None:
     inject(clerk).fail("ListObjectsV2", "internal_error", times=1000, skip=1)
     with pytest.raises(ObjectClerkServerInternalException):
-        list(fanned_out(clerk._s3, listed, "set/", 1000))
+        list(fanned_out(client_of(clerk), listed, "set/", 1000))

@@ -20,7 +20,7 @@ import pytest
 import object_clerk
 from object_clerk import ObjectClerk, ObjectClerkException, _client
 from object_clerk._verify import Mismatch
-from tests.support import TEST_THRESHOLD, MiB, stored_bytes
+from tests.support import TEST_THRESHOLD, MiB, client_of, engine_of, stored_bytes
 
 DATA = os.urandom(TEST_THRESHOLD + 1234)  # two parts at the test threshold
 
@@ -32,11 +32,11 @@ def test_an_unpickled_clerk_works_with_the_configuration_it_was_made_with(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     clerk = make_clerk(env={"MULTIPART_THRESHOLD": str(6 * MiB)}, retry_tries=5)
-    assert clerk._s3 is not None  # a client exists, and is not pickled along
+    assert client_of(clerk) is not None  # a client exists, and is not pickled along
     monkeypatch.setenv("MULTIPART_THRESHOLD", "not read again")
     travelled = pickle.loads(pickle.dumps(clerk))
-    assert travelled._s3 is not clerk._s3
-    assert travelled._policy.tries == 5
+    assert client_of(travelled) is not client_of(clerk)
+    assert engine_of(travelled).policy.tries == 5
     data = os.urandom(13 * MiB)
     travelled.upload_object(data, bucket, "k")
     etag = s3.head_object(Bucket=bucket, Key="k")["ETag"].strip('"')
@@ -58,20 +58,22 @@ def test_the_secret_travels_in_the_pickle_and_shows_nowhere(
 
 def test_a_copy_shares_nothing_it_should_not(make_clerk: Callable[..., ObjectClerk]) -> None:
     clerk = make_clerk()
-    assert copy.copy(clerk)._s3 is clerk._s3, "one process: one client, shared by threads"
-    assert pickle.loads(pickle.dumps(copy.copy(clerk)))._s3 is not clerk._s3
+    assert client_of(copy.copy(clerk)) is client_of(clerk), (
+        "one process: one client, shared by threads"
+    )
+    assert client_of(pickle.loads(pickle.dumps(copy.copy(clerk)))) is not client_of(clerk)
 
 
 def test_a_clerk_made_before_a_fork_works_in_the_child(
     clerk: ObjectClerk, s3: Any, bucket: str
 ) -> None:
     clerk.upload_object(b"before the fork", bucket, "parent")
-    parent_client = clerk._s3  # held, so that its id cannot be reused
+    parent_client = client_of(clerk)  # held, so that its id cannot be reused
     pid = os.fork()
     if pid == 0:  # the child: report by exit status only
         status = 1
         try:
-            fresh = clerk._s3 is not parent_client
+            fresh = client_of(clerk) is not parent_client
             clerk.upload_object(DATA, bucket, "child")
             status = 0 if fresh and clerk.get_object(bucket, "child") == DATA else 2
         finally:
@@ -89,7 +91,7 @@ def test_unpickled_clerks_share_the_client_of_their_connection(
     pickled = pickle.dumps(clerk)
     assert b"botocore.client" not in pickled, "no client travels"
     first, second = pickle.loads(pickled), pickle.loads(pickled)
-    assert first._s3.raw is second._s3.raw is clerk._s3.raw
+    assert client_of(first).raw is client_of(second).raw is client_of(clerk).raw
     first.upload_object(DATA, bucket, "k")
     assert second.get_object(bucket, "k") == DATA
 
@@ -129,23 +131,23 @@ def test_clerks_made_in_a_forked_child_share_a_client_of_the_childs(
     and parses the service model no more: the session is kept."""
     clerk = make_clerk(own_client=False)
     clerk.upload_object(b"before the fork", bucket, "parent")
-    parent_client = clerk._s3.raw
+    parent_client = client_of(clerk).raw
     pid = os.fork()
     if pid == 0:  # the child: report by exit status only
         status = 1
         try:
             loads = count_model_loads()
             made = make_clerk(own_client=False), make_clerk(own_client=False)
-            shared = made[0]._s3.raw is made[1]._s3.raw is clerk._s3.raw
+            shared = client_of(made[0]).raw is client_of(made[1]).raw is client_of(clerk).raw
             made[0].upload_object(DATA, bucket, "child")
             works = made[1].get_object(bucket, "child") == DATA
-            status = 0 if shared and clerk._s3.raw is not parent_client and works else 2
+            status = 0 if shared and client_of(clerk).raw is not parent_client and works else 2
             status = status or (3 if loads else 0)
         finally:
             os._exit(status)
     assert exit_status(pid) == 0
     assert stored_bytes(s3, bucket, "child") == DATA
-    assert clerk._s3.raw is parent_client
+    assert client_of(clerk).raw is parent_client
     assert make_clerk(own_client=False).get_object(bucket, "parent") == b"before the fork"
 
 

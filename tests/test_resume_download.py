@@ -28,7 +28,7 @@ from object_clerk import (
 )
 from object_clerk._checksum import Etag
 from tests.faults import inject
-from tests.support import TEST_THRESHOLD, Endpoint, MiB, child_environment
+from tests.support import TEST_THRESHOLD, Endpoint, MiB, child_environment, client_of
 
 CHUNK = MiB
 # Ranges of 1 MiB: a break costs at most one of them.
@@ -45,7 +45,7 @@ class Gets:
         self.lengths: list[int] = []
         self.target_seen: list[bytes | None] = []
         self._target = target
-        events = clerk._s3.raw.meta.events
+        events = client_of(clerk).raw.meta.events
         events.register("before-call.s3.GetObject", self._before)
         events.register("after-call.s3.GetObject", self._after)
 

@@ -9,6 +9,7 @@ from object_clerk import (
     ObjectClerkException,
 )
 from object_clerk._settings import DEFAULT_MULTIPART_THRESHOLD, settings_from_env
+from tests.support import engine_of
 
 
 def test_defaults() -> None:
@@ -130,11 +131,11 @@ def test_environment_is_read_when_a_clerk_is_made(
     monkeypatch.setenv("MULTIPART_THRESHOLD", "not a number")
     with pytest.raises(ObjectClerkConfigurationException, match="MULTIPART_THRESHOLD"):
         ObjectClerk("127.0.0.1", 9, "key", "secret", 0, 1, 0, 0, 1)
-    assert first._settings.multipart_threshold == 7340032
+    assert engine_of(first).settings.multipart_threshold == 7340032
 
 
 def test_clerks_do_not_share_or_change_the_defaults() -> None:
     first = ObjectClerk("127.0.0.1", 9, "key", "secret", 0, 1, 0, 0, 1)
     second = settings_from_env({})
     assert second.client_config.retries == {"max_attempts": 0}
-    assert first._settings.client_config.retries is not second.client_config.retries
+    assert engine_of(first).settings.client_config.retries is not second.client_config.retries

@@ -19,7 +19,7 @@ import pytest
 from object_clerk import ObjectClerk, ObjectSaveException, ObjectSourceChangedException, cli
 from object_clerk._checksum import full_object_checksum
 from tests.faults import inject
-from tests.support import TEST_THRESHOLD, MiB, stored_bytes, stored_keys
+from tests.support import TEST_THRESHOLD, MiB, client_of, stored_bytes, stored_keys
 
 OLD = os.urandom(3 * MiB + 11)  # the good object the key holds before
 SIZE = 4 * TEST_THRESHOLD + 5  # five parts
@@ -51,7 +51,7 @@ def changes(path: Path, kind: str) -> Callable[[], None]:
 def after_first_part_of_each_attempt(clerk: ObjectClerk, change: Callable[[], None]) -> None:
     """change() once each upload (each CreateMultipartUpload) has sent a part."""
     armed: list[bool] = []
-    events = clerk._s3.raw.meta.events
+    events = client_of(clerk).raw.meta.events
     events.register("after-call.s3.CreateMultipartUpload", lambda **kwargs: armed.append(True))
 
     def fire(**kwargs: Any) -> None:
@@ -170,7 +170,7 @@ def test_a_changed_source_of_a_resumable_upload_keeps_its_parts_for_the_next_cal
     # Every attempt lists the unfinished uploads first; the file grows
     # once the attempt has sent a part.
     armed: list[bool] = []
-    events = clerk._s3.raw.meta.events
+    events = client_of(clerk).raw.meta.events
     events.register("after-call.s3.ListMultipartUploads", lambda **kwargs: armed.append(True))
 
     def fire(**kwargs: Any) -> None:

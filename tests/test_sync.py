@@ -25,7 +25,7 @@ from object_clerk import (
 )
 from object_clerk._sync_report import CheckReport, SyncReport
 from tests.faults import _error_response, inject
-from tests.support import TEST_THRESHOLD, MiB, make_tree, stored_bytes, stored_keys
+from tests.support import TEST_THRESHOLD, MiB, client_of, make_tree, stored_bytes, stored_keys
 
 BIG = os.urandom(2 * TEST_THRESHOLD + 1000)  # three parts of the clerk's own size
 TREE = {
@@ -51,7 +51,7 @@ def fail_puts_of(clerk: ObjectClerk, key_part: str) -> None:
             return _error_response(request.url, 500, b"InternalError")
         return None
 
-    clerk._s3.raw.meta.events.register("before-send.s3.PutObject", handler)
+    client_of(clerk).raw.meta.events.register("before-send.s3.PutObject", handler)
 
 
 def reports_part_sizes(s3: Any, bucket: str, key: str) -> bool:
@@ -475,7 +475,7 @@ def test_small_uploads_are_verified_by_a_listing_not_a_head_each(
     requests = inject(clerk)
     batches = count_batches(monkeypatch)
     confirming: list[int] = []
-    clerk._s3.raw.meta.events.register(
+    client_of(clerk).raw.meta.events.register(
         "provide-client-params.s3.ListObjectsV2",
         lambda params, **_: confirming.append(1) if params.get("MaxKeys", 1000) <= 16 else None,
     )
@@ -507,7 +507,7 @@ def test_a_batch_listing_asks_for_its_own_keys_first_then_pages_past_others(
         s3.put_object(Bucket=bucket, Key=key, Body=b"not in the source")
     batches = count_batches(monkeypatch)
     asked: list[int | None] = []
-    clerk._s3.raw.meta.events.register(
+    client_of(clerk).raw.meta.events.register(
         "provide-client-params.s3.ListObjectsV2",
         lambda params, **_: asked.append(params.get("MaxKeys")),
     )

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from object_clerk import ObjectClerk
 from tests.faults import inject, once
-from tests.support import TEST_THRESHOLD, stored_bytes
+from tests.support import TEST_THRESHOLD, client_of, stored_bytes
 
 
 class SentBodies:
@@ -25,7 +25,7 @@ class SentBodies:
         self.requests: list[tuple[str, str | None, bytes]] = []
         self.payload_hashes: list[str] = []
         self._lock = threading.Lock()
-        clerk._s3.raw.meta.events.register("before-send.s3", self._record)
+        client_of(clerk).raw.meta.events.register("before-send.s3", self._record)
 
     def _record(self, request: Any, event_name: str, **kwargs: Any) -> None:
         operation = event_name.rsplit(".", 1)[-1]
@@ -95,7 +95,7 @@ def test_a_retried_body_is_hashed_again(clerk: ObjectClerk, bucket: str) -> None
         if faults.sent["PutObject"] == 1:
             data.getbuffer()[:5] = b"FIRST"
 
-    clerk._s3.raw.meta.events.register("after-call-error.s3.PutObject", change_after_first)
+    client_of(clerk).raw.meta.events.register("after-call-error.s3.PutObject", change_after_first)
     clerk.upload_object(data, bucket, "k", verify_checksum=False)
     assert len(sent.requests) == 2
     for _operation, content_md5, body in sent.requests:
@@ -120,7 +120,7 @@ def test_a_file_rewritten_during_its_upload_is_uploaded_again(
             path.write_bytes(new_version)
             os.utime(path, ns=(1, 1))  # a distinct modification time
 
-    clerk._s3.raw.meta.events.register("after-call.s3.UploadPart", rewrite_after_first_part)
+    client_of(clerk).raw.meta.events.register("after-call.s3.UploadPart", rewrite_after_first_part)
     clerk.upload_object(path, bucket, "k")
     assert stored_bytes(s3, bucket, "k") == new_version
 
@@ -130,7 +130,7 @@ def test_use_threads_false_uploads_and_copies_on_the_calling_thread(
 ) -> None:
     clerk = make_clerk(env={"S3_UPLOAD_CONFIG": '{"use_threads": false}'})
     threads: set[str] = set()
-    clerk._s3.raw.meta.events.register(
+    client_of(clerk).raw.meta.events.register(
         "before-send.s3", lambda **kwargs: threads.add(threading.current_thread().name)
     )
     clerk.upload_object(os.urandom(2 * TEST_THRESHOLD), bucket, "k")
@@ -150,8 +150,8 @@ def test_a_file_that_grows_during_its_upload_is_uploaded_whole(
             file.write(os.urandom(50_000))
 
     grow_once = once(grow)
-    clerk._s3.raw.meta.events.register("after-call.s3.PutObject", grow_once)
-    clerk._s3.raw.meta.events.register("after-call.s3.UploadPart", grow_once)
+    client_of(clerk).raw.meta.events.register("after-call.s3.PutObject", grow_once)
+    client_of(clerk).raw.meta.events.register("after-call.s3.UploadPart", grow_once)
     clerk.upload_object(path, bucket, "k")
     assert stored_bytes(s3, bucket, "k") == path.read_bytes()
     assert len(stored_bytes(s3, bucket, "k")) == size + 50_000
@@ -163,7 +163,7 @@ def test_a_file_that_shrinks_while_it_is_sent_is_sent_again(
     path = tmp_path / "shrinking.log"
     path.write_bytes(os.urandom(100_000))
     shrink = once(lambda: os.truncate(path, 60_000))
-    clerk._s3.raw.meta.events.register("before-send.s3.PutObject", shrink)
+    client_of(clerk).raw.meta.events.register("before-send.s3.PutObject", shrink)
     clerk.upload_object(path, bucket, "k")
     assert stored_bytes(s3, bucket, "k") == path.read_bytes()
     assert len(path.read_bytes()) == 60_000
@@ -198,7 +198,7 @@ def test_a_small_body_goes_in_one_write_without_waiting_for_100_continue(
     header, so no round trip of the store's before the body; larger bodies
     still ask first."""
     sent: list[dict[str, str]] = []
-    clerk._s3.raw.meta.events.register(
+    client_of(clerk).raw.meta.events.register(
         "before-send.s3.PutObject", lambda request, **_: sent.append(dict(request.headers))
     )
     data = os.urandom(size)
@@ -207,4 +207,4 @@ def test_a_small_body_goes_in_one_write_without_waiting_for_100_continue(
     clerk.upload_object(path, bucket, "k")
     (headers,) = sent
     assert ("Expect" in headers) is expects
-    assert stored_bytes(clerk._s3, bucket, "k") == data
+    assert stored_bytes(client_of(clerk), bucket, "k") == data

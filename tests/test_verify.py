@@ -20,7 +20,7 @@ from object_clerk import (
 from object_clerk._checksum import Etag, full_object_checksum
 from object_clerk._verify import StoredObject, check_bytes
 from tests.faults import inject, once
-from tests.support import MiB, stored_bytes, stored_keys
+from tests.support import MiB, client_of, stored_bytes, stored_keys
 
 
 def upload_with_parts(s3: Any, bucket: str, key: str, data: bytes, part_size: int) -> None:
@@ -120,7 +120,7 @@ def test_an_object_replaced_while_it_is_read_is_read_again(
 ) -> None:
     s3.put_object(Bucket=bucket, Key="k", Body=b"old")
     replace = once(lambda: s3.put_object(Bucket=bucket, Key="k", Body=b"new bytes"))
-    clerk._s3.raw.meta.events.register("before-call.s3.GetObject", replace)
+    client_of(clerk).raw.meta.events.register("before-call.s3.GetObject", replace)
     assert clerk.get_object(bucket, "k") == b"new bytes"
 
 
@@ -180,7 +180,7 @@ def test_first_part_size_is_read_from_the_store_where_supported(
     from object_clerk._verify import first_part_size, head
 
     upload_with_parts(s3, bucket, "src", os.urandom(11 * MiB), 8 * MiB)
-    found = first_part_size(clerk._s3, head(clerk._s3, bucket, "src"))
+    found = first_part_size(client_of(clerk), head(client_of(clerk), bucket, "src"))
     # moto answers PartNumber; Ceph RGW ignores it, and then nothing is guessed
     assert found in (8 * MiB, None)
     if not endpoint.live:
@@ -275,6 +275,6 @@ def test_a_source_replaced_during_a_copy_is_copied_again(
 ) -> None:
     s3.put_object(Bucket=bucket, Key="src", Body=b"old")
     replace = once(lambda: s3.put_object(Bucket=bucket, Key="src", Body=b"new bytes"))
-    clerk._s3.raw.meta.events.register("before-call.s3.CopyObject", replace)
+    client_of(clerk).raw.meta.events.register("before-call.s3.CopyObject", replace)
     clerk.copy_object(bucket, "src", bucket, "dst")
     assert stored_bytes(s3, bucket, "dst") == b"new bytes"
