@@ -1,4 +1,5 @@
-"""ETags computed from bytes: pure functions over chunks, no I/O.
+"""ETags and checksums computed from bytes: of chunks, of a readable file
+object, or of a file, read READ_SIZE bytes at a time.
 
 S3 stores the MD5 of the body as the ETag of a single PUT, and
 ``md5(part1_md5 + part2_md5 + ...)-<parts>`` for a multipart upload, so the
@@ -13,13 +14,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
 from awscrt import checksums
 
 Buffer = bytes | bytearray | memoryview
+# Files and bodies are read for hashing in pieces this large: big enough
+# for hashlib to release the GIL (so that threads hash in parallel), small
+# enough for many of them at once.
+READ_SIZE = 1024 * 1024
 # S3 takes at most this many parts in one multipart upload.
 MAX_PARTS = 10_000
 
@@ -45,6 +51,12 @@ class Etag:
 
     def __str__(self) -> str:
         return self.digest if self.parts is None else f"{self.digest}-{self.parts}"
+
+    @property
+    def is_md5(self) -> bool:
+        """Whether the digest can be an MD5 (SSE-KMS and SSE-C ETags, and
+        some stores', are not; a HEAD tells which it is)."""
+        return len(self.digest) == 32 and all(c in "0123456789abcdef" for c in self.digest)
 
 
 class EtagHasher:
@@ -215,3 +227,36 @@ def _x_to_8n(length: int, poly: int, bits: int) -> int:
         power = _multiply(power, power, poly, bits)
         n >>= 1
     return result
+
+
+def read_chunks(fileobj: Any) -> Iterator[bytes]:
+    """What is left to read of a binary file object, READ_SIZE at a time."""
+    return iter(lambda: fileobj.read(READ_SIZE), b"")
+
+
+def file_chunks(path: Path) -> Iterator[bytes]:
+    """The bytes of the file at path, READ_SIZE at a time."""
+    with path.open("rb") as file:
+        yield from read_chunks(file)
+
+
+def hash_file(path: Path, part_sizes: Iterable[int | None]) -> dict[int | None, Etag]:
+    """The ETags of the file at path in each part layout, in one read."""
+    hashers = {part_size: EtagHasher(part_size) for part_size in part_sizes}
+    if hashers:
+        for chunk in file_chunks(path):
+            for hasher in hashers.values():
+                hasher.update(chunk)
+    return {part_size: hasher.etag() for part_size, hasher in hashers.items()}
+
+
+def file_checksums(path: Path, algorithms: Iterable[str]) -> dict[str, str]:
+    """The full-object checksums (base64, as S3 reports them) of the file."""
+    checksums = {name: CHECKSUM_ALGORITHMS[name]() for name in algorithms}
+    for chunk in file_chunks(path):
+        for checksum in checksums.values():
+            checksum.update(chunk)
+    return {
+        name: base64.b64encode(checksum.digest()).decode("ascii")
+        for name, checksum in checksums.items()
+    }

@@ -13,37 +13,25 @@ by a full-object checksum both keep.
 
 from __future__ import annotations
 
-import base64
-from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from object_clerk import _verify
-from object_clerk._checksum import (
-    CHECKSUM_ALGORITHMS,
-    Etag,
-    EtagHasher,
-)
+from object_clerk._checksum import Etag, file_checksums, hash_file
 from object_clerk._errors import translated_errors
+from object_clerk._layout import MAX_TRIED_LAYOUTS, PartLayouts, layouts
 from object_clerk._sync_plan import (
     MD5,
     MULTIPART_MD5,
     NONE,
     SIZE,
-    Layouts,
     Verdict,
     checksum_verdict,
-    etag_layouts,
     etag_verdict,
-    looks_like_md5,
 )
 
 if TYPE_CHECKING:
     from object_clerk._engine import Engine
-
-# Files are read in pieces this large: big enough for hashlib to release
-# the GIL (so that workers hash in parallel), small enough for many workers.
-READ_SIZE = 1024 * 1024
 
 
 def file_and_object(
@@ -57,7 +45,7 @@ def file_and_object(
         if path.stat().st_size != size:
             return Verdict(False, SIZE, f"{str(path)!r} changed size since it was listed")
         by_etag: Verdict | None = None
-        if looks_like_md5(etag):
+        if etag.is_md5:
             layouts = _layouts(engine, bucket, key, size, listed_etag, etag)
             by_etag = etag_verdict(etag, hash_file(path, layouts.sizes), layouts)
             if by_etag.equal:
@@ -87,7 +75,7 @@ def objects(
     (src_bucket, src_key, src_raw), (dst_bucket, dst_key, dst_raw) = source, destination
     src_etag, dst_etag = Etag.parse(src_raw), Etag.parse(dst_raw)
     evidence = MD5 if src_etag.parts is None else MULTIPART_MD5
-    if src_etag == dst_etag and looks_like_md5(src_etag):
+    if src_etag == dst_etag and src_etag.is_md5:
         return Verdict(True, evidence, "the same ETag")
     with translated_errors(f"compare {src_bucket}/{src_key} with {dst_bucket}/{dst_key}"):
         src = _verify.head(engine.client, src_bucket, src_key)
@@ -116,37 +104,10 @@ def _same_layout(engine: Engine, a: _verify.StoredObject, b: _verify.StoredObjec
     return first is not None and first == _verify.first_part_size(engine.client, b)
 
 
-def _layouts(engine: Engine, bucket: str, key: str, size: int, raw: str, etag: Etag) -> Layouts:
+def _layouts(engine: Engine, bucket: str, key: str, size: int, raw: str, etag: Etag) -> PartLayouts:
     first = None
     if etag.parts is not None:
         stub = _verify.StoredObject(bucket, key, size, raw, etag, {})
         first = _verify.first_part_size(engine.client, stub)
-    return etag_layouts(size, etag, first, engine.own_part_size(size))
-
-
-def hash_file(path: Path, part_sizes: Iterable[int | None]) -> dict[int | None, Etag]:
-    """The ETags of the file at path in each part layout, in one read."""
-    hashers = {part_size: EtagHasher(part_size) for part_size in part_sizes}
-    if hashers:
-        for chunk in _chunks(path):
-            for hasher in hashers.values():
-                hasher.update(chunk)
-    return {part_size: hasher.etag() for part_size, hasher in hashers.items()}
-
-
-def file_checksums(path: Path, algorithms: Iterable[str]) -> dict[str, str]:
-    """The full-object checksums (base64, as S3 reports them) of the file."""
-    checksums = {name: CHECKSUM_ALGORITHMS[name]() for name in algorithms}
-    for chunk in _chunks(path):
-        for checksum in checksums.values():
-            checksum.update(chunk)
-    return {
-        name: base64.b64encode(checksum.digest()).decode("ascii")
-        for name, checksum in checksums.items()
-    }
-
-
-def _chunks(path: Path) -> Iterable[bytes]:
-    with path.open("rb") as file:
-        while chunk := file.read(READ_SIZE):
-            yield chunk
+    hints = [engine.own_part_size(size)]
+    return layouts(size, etag.parts, first, hints, MAX_TRIED_LAYOUTS)

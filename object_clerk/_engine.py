@@ -37,7 +37,7 @@ from object_clerk._client import Connection, ProcessClient, RetryingClient
 from object_clerk._conditions import StoreConditions
 from object_clerk._errors import translated_errors
 from object_clerk._headers import upload_headers
-from object_clerk._layout import upload_part_size
+from object_clerk._layout import MAX_TRIED_LAYOUTS, PartLayouts, upload_part_size
 from object_clerk._progress import Progress
 from object_clerk._retry import RetryPolicy
 from object_clerk._settings import Settings
@@ -55,9 +55,6 @@ SinkT = TypeVar("SinkT", bound=_download.Sink)
 # A transfer whose result does not match its checksum is done again this
 # many times in all before the mismatch is reported.
 VERIFY_ATTEMPTS = 3
-# Where the store does not tell a multipart source's part size, copies try
-# at most this many of the part sizes that give its part count.
-MAX_COPY_LAYOUTS = 4
 
 
 class Engine:
@@ -89,7 +86,7 @@ class Engine:
         settings = self.settings
         return upload_part_size(size, settings.multipart_threshold, settings.multipart_chunksize)
 
-    def layouts(self, stored: _verify.StoredObject) -> _verify.PartLayouts:
+    def layouts(self, stored: _verify.StoredObject) -> PartLayouts:
         """stored's part layout as the store reports it, else the guesses,
         the part size this engine's own uploads would use first."""
         return _verify.part_layouts(self.client, stored, [self.own_part_size(stored.size)])
@@ -379,7 +376,7 @@ class Engine:
                 aborted.append(upload)
         return aborted
 
-    def _copy_layouts(self, source: _verify.StoredObject, verify: bool) -> _verify.PartLayouts:
+    def _copy_layouts(self, source: _verify.StoredObject, verify: bool) -> PartLayouts:
         """Part sizes to copy source with, most likely first: None (one
         CopyObject) for a single-part source; for a multipart one, part 1's
         size where the store tells it, else a few of the sizes that give its
@@ -395,4 +392,4 @@ class Engine:
                 f"{source.name} cannot be copied verifiably: no part size splits its "
                 f"{source.size} bytes into {source.etag.parts} parts; {_verify.SKIP_HINT}"
             )
-        return _verify.PartLayouts(layouts.sizes[:MAX_COPY_LAYOUTS], layouts.known)
+        return PartLayouts(layouts.sizes[:MAX_TRIED_LAYOUTS], layouts.known)

@@ -24,13 +24,11 @@ from typing import Any, Protocol
 from botocore.exceptions import ClientError
 
 from object_clerk import _listing
+from object_clerk._checksum import read_chunks
 from object_clerk._client import RetryingClient
 from object_clerk._errors import is_upload_gone, translate
 from object_clerk._progress import Progress
 from object_clerk._source import Reader, SourceChanged
-
-# Bytes hashed per read when checking a kept part against the local data.
-HASH_READ_SIZE = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -288,7 +286,7 @@ def _send_missing(
 
 def _md5(body: Reader) -> bytes:
     digest = hashlib.md5()
-    for chunk in iter(lambda: body.read(HASH_READ_SIZE), b""):
+    for chunk in read_chunks(body):
         digest.update(chunk)
     return digest.digest()
 

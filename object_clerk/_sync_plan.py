@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from object_clerk._checksum import Etag
-from object_clerk._layout import candidate_part_sizes
+from object_clerk._layout import PartLayouts
 from object_clerk._sync_report import Action, Evidence, Kind
 from object_clerk._sync_report import sort_key as sort_key
 from object_clerk.exceptions import ListingOrderError as ListingOrderError
@@ -34,9 +34,6 @@ MD5, MULTIPART_MD5 = Evidence.MD5, Evidence.MULTIPART_MD5
 # The longest file name (one part of a path) the usual local file systems
 # take, in bytes: a longer part of a key cannot be downloaded under its name.
 NAME_MAX = 255
-
-# Guessed part layouts cost one MD5 stream each over the same bytes: few.
-MAX_GUESSED_LAYOUTS = 4
 
 
 @dataclass(frozen=True)
@@ -77,17 +74,6 @@ class Verdict:
     equal: bool | None
     evidence: Evidence
     detail: str = ""
-
-
-@dataclass(frozen=True)
-class Layouts:
-    """Part sizes that may reproduce a stored ETag (None: one part), and
-    whether they are known (a single part, or the size the store reports)
-    rather than guessed. Only a mismatch in a known layout proves that the
-    bytes differ; in guessed ones it may mean a part size nobody guessed."""
-
-    sizes: tuple[int | None, ...]
-    known: bool
 
 
 def pair(
@@ -176,25 +162,9 @@ def plan(sources: Iterable[Item], destinations: Iterable[Item]) -> Iterator[Step
         yield decide(source, destination)
 
 
-def looks_like_md5(etag: Etag) -> bool:
-    """Whether an ETag can be an MD5 digest (SSE-KMS and SSE-C ETags, and
-    some stores', are not; a HEAD tells which it is)."""
-    return len(etag.digest) == 32 and all(c in "0123456789abcdef" for c in etag.digest)
-
-
-def etag_layouts(size: int, etag: Etag, first_part: int | None, own_part: int | None) -> Layouts:
-    """The layouts to hash size bytes in to reproduce etag: one part, the
-    part size the store reports (first_part), or else the sizes that give
-    its part count, the clerk's own part size (own_part) first."""
-    if etag.parts is None:
-        return Layouts((None,), known=True)
-    if first_part is not None:
-        return Layouts((first_part,), known=True)
-    guesses = candidate_part_sizes(size, etag.parts, [own_part])[:MAX_GUESSED_LAYOUTS]
-    return Layouts(tuple(guesses), known=False)
-
-
-def etag_verdict(stored: Etag, computed: Mapping[int | None, Etag], layouts: Layouts) -> Verdict:
+def etag_verdict(
+    stored: Etag, computed: Mapping[int | None, Etag], layouts: PartLayouts
+) -> Verdict:
     """Compare a stored ETag with the ETags computed in each layout."""
     evidence = MD5 if stored.parts is None else MULTIPART_MD5
     for part_size in layouts.sizes:

@@ -32,6 +32,7 @@ from object_clerk._checksum import (
     crc_of,
     encoded,
     multipart_etag,
+    read_chunks,
 )
 from object_clerk._client import IN_ONE_WRITE, RetryingClient
 from object_clerk._errors import is_precondition_failed, is_upload_gone
@@ -42,9 +43,6 @@ from object_clerk._source import Reader, SourceChanged, UploadSource
 from object_clerk._verify import Mismatch, StoredObject
 from object_clerk.exceptions import ObjectExistsException
 
-# Bodies are hashed in pieces this large: big enough for hashlib to release
-# the GIL, so parts are hashed in parallel.
-HASH_READ_SIZE = 1024 * 1024
 # How a copy reports a source that changed under it (its ETag no longer
 # matches): s3transfer >= 0.15 raises S3CopyFailedError, older ones the
 # store's PreconditionFailed ClientError itself.
@@ -535,7 +533,7 @@ def _digests_of_body(body: Any, algorithm: str | None) -> tuple[bytes, PartCrc |
     start = body.tell()
     digest = hashlib.md5()
     value = length = 0
-    for chunk in iter(lambda: body.read(HASH_READ_SIZE), b""):
+    for chunk in read_chunks(body):
         digest.update(chunk)
         if algorithm:
             value, length = crc_of(algorithm, chunk, value), length + len(chunk)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from object_clerk import _layout
 from object_clerk._checksum import (
     CHECKSUM_ALGORITHMS,
     MAX_PARTS,
@@ -22,7 +23,7 @@ from object_clerk._checksum import (
     full_object_checksum,
 )
 from object_clerk._client import RetryingClient
-from object_clerk._layout import candidate_part_sizes
+from object_clerk._layout import PartLayouts
 from object_clerk.exceptions import ObjectVerificationException
 
 CHECKSUM_FIELDS = {
@@ -78,7 +79,7 @@ class StoredObject:
         }
 
     def unverifiable_reason(self) -> str | None:
-        if len(self.etag.digest) != 32 or not _is_hex(self.etag.digest):
+        if not self.etag.is_md5:
             if "-" in self.etag.digest:
                 return (
                     f"its ETag {self.raw_etag} is neither an MD5 nor a multipart ETag "
@@ -109,26 +110,9 @@ def first_part_size(s3: RetryingClient, stored: StoredObject) -> int | None:
     return size if stored.etag.parts == 1 or size < stored.size else None
 
 
-@dataclass(frozen=True)
-class PartLayouts:
-    """The part sizes that may reproduce an object's ETag (None: one part),
-    most likely first, and whether they are known rather than guessed: a
-    single-part object's, or the one the store reports. Only a mismatch in
-    a known layout proves damage; in a guessed one it may as well mean a
-    part size nobody guessed."""
-
-    sizes: list[int | None]
-    known: bool
-
-    def describe(self) -> str:
-        return ", ".join("single part" if size is None else f"{size} bytes" for size in self.sizes)
-
-
 def guessed_layouts(stored: StoredObject, hints: Iterable[int | None] = ()) -> PartLayouts:
     """The layouts of stored that its size and part count allow, hints first."""
-    if stored.etag.parts is None:
-        return PartLayouts([None], known=True)
-    return PartLayouts(list(candidate_part_sizes(stored.size, stored.etag.parts, hints)), False)
+    return _layout.layouts(stored.size, stored.etag.parts, None, hints)
 
 
 def part_layouts(
@@ -136,11 +120,8 @@ def part_layouts(
 ) -> PartLayouts:
     """stored's layout as the store reports it (HEAD with PartNumber=1),
     else the guesses its size and part count allow."""
-    if stored.etag.parts is not None:
-        first = first_part_size(s3, stored)
-        if first is not None:
-            return PartLayouts([first], known=True)
-    return guessed_layouts(stored, hints)
+    first = None if stored.etag.parts is None else first_part_size(s3, stored)
+    return _layout.layouts(stored.size, stored.etag.parts, first, hints)
 
 
 def ensure_verifiable(stored: StoredObject) -> None:
@@ -208,7 +189,3 @@ def unverifiable_layout(
         f"size of multipart objects, and {what} reproduce its ETag {stored.etag} in none "
         f"of the part layouts tried ({layouts.describe()}); {SKIP_HINT}"
     )
-
-
-def _is_hex(text: str) -> bool:
-    return all(c in "0123456789abcdef" for c in text)

@@ -17,6 +17,8 @@ import pytest
 
 from object_clerk import ObjectClerkConfigurationException
 from object_clerk._checksum import Etag, etag_of
+from object_clerk._layout import MAX_TRIED_LAYOUTS, PartLayouts
+from object_clerk._layout import layouts as part_layouts
 from object_clerk._location import LocalTree, StorePrefix, parse_location, parse_pair
 from object_clerk._sync_plan import (
     ABSENT,
@@ -30,7 +32,6 @@ from object_clerk._sync_plan import (
     Batch,
     Batcher,
     Item,
-    Layouts,
     ListingOrderError,
     Step,
     Verdict,
@@ -38,7 +39,6 @@ from object_clerk._sync_plan import (
     check_action,
     checksum_verdict,
     decide,
-    etag_layouts,
     etag_verdict,
     pair,
     plan,
@@ -236,15 +236,15 @@ def test_check_actions(step: Step, verdict: Verdict | None, action: str) -> None
 
 
 def test_a_single_part_etag_has_one_known_layout() -> None:
-    assert etag_layouts(10, Etag("0" * 32, None), None, 5 * MiB) == Layouts((None,), True)
+    assert part_layouts(10, None, None, [5 * MiB]) == PartLayouts((None,), True)
 
 
 def test_a_reported_part_size_is_the_known_layout() -> None:
-    assert etag_layouts(20 * MiB, Etag("0" * 32, 4), 6 * MiB, 5 * MiB) == Layouts((6 * MiB,), True)
+    assert part_layouts(20 * MiB, 4, 6 * MiB, [5 * MiB]) == PartLayouts((6 * MiB,), True)
 
 
 def test_without_a_reported_part_size_the_own_one_is_guessed_first() -> None:
-    layouts = etag_layouts(20 * MiB, Etag("0" * 32, 3), None, 8 * MiB)
+    layouts = part_layouts(20 * MiB, 3, None, [8 * MiB], MAX_TRIED_LAYOUTS)
     assert layouts.sizes[0] == 8 * MiB
     assert not layouts.known
     assert all(-(-20 * MiB // size) == 3 for size in layouts.sizes if size)
@@ -254,7 +254,7 @@ def test_without_a_reported_part_size_the_own_one_is_guessed_first() -> None:
 def test_an_etag_reproduced_in_its_layout_proves_equality() -> None:
     data = os.urandom(11 * MiB)
     stored = etag_of([data], 6 * MiB)
-    layouts = Layouts((5 * MiB, 6 * MiB), known=False)
+    layouts = PartLayouts((5 * MiB, 6 * MiB), known=False)
     computed = {size: etag_of([data], size) for size in layouts.sizes}
     verdict = etag_verdict(stored, computed, layouts)
     assert (verdict.equal, verdict.evidence) == (True, MULTIPART_MD5)
@@ -263,13 +263,13 @@ def test_an_etag_reproduced_in_its_layout_proves_equality() -> None:
 
 def test_a_single_part_mismatch_proves_a_difference() -> None:
     stored = Etag(hashlib.md5(b"stored").hexdigest(), None)
-    verdict = etag_verdict(stored, {None: etag_of([b"other!"], None)}, Layouts((None,), True))
+    verdict = etag_verdict(stored, {None: etag_of([b"other!"], None)}, PartLayouts((None,), True))
     assert (verdict.equal, verdict.evidence) == (False, MD5)
 
 
 def test_a_mismatch_in_guessed_layouts_proves_nothing() -> None:
     stored = etag_of([b"x" * (11 * MiB)], 6 * MiB)
-    layouts = Layouts((5 * MiB,), known=False)
+    layouts = PartLayouts((5 * MiB,), known=False)
     verdict = etag_verdict(stored, {5 * MiB: etag_of([b"x" * (11 * MiB)], 5 * MiB)}, layouts)
     assert (verdict.equal, verdict.evidence) == (None, NONE)
     assert "5242880 bytes" in verdict.detail
