@@ -38,16 +38,16 @@ from object_clerk._conditions import StoreConditions
 from object_clerk._errors import translated_errors
 from object_clerk._headers import upload_headers
 from object_clerk._layout import MAX_TRIED_LAYOUTS, PartLayouts, upload_part_size
-from object_clerk._progress import Progress
+from object_clerk._progress import Progress, ProgressCallback
+from object_clerk._resume import IncompleteUpload
 from object_clerk._retry import RetryPolicy
 from object_clerk._settings import Settings
-from object_clerk._source import open_source
+from object_clerk._source import UploadData, open_source
 from object_clerk.exceptions import (
     ObjectClerkConfigurationException,
     ObjectSaveException,
     ObjectVerificationException,
 )
-from object_clerk.typing import IncompleteUpload, ProgressCallback, UploadData
 
 T = TypeVar("T")
 SinkT = TypeVar("SinkT", bound=_download.Sink)

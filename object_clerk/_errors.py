@@ -39,6 +39,12 @@ from object_clerk.exceptions import (
     ObjectVerificationException,
 )
 
+
+class Mismatch(ObjectVerificationException):
+    """Bytes and checksum disagree, or the object changed under a transfer:
+    doing the transfer again may heal it."""
+
+
 # The object is not there: NoSuchKey (a GET or DELETE answer's body), "404"
 # (a HEAD answer: no body, so botocore gives the status as the code), and
 # NotFound (the name some stores and older botocore give a bodiless 404).

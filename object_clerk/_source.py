@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from object_clerk._verify import Mismatch
+from object_clerk._errors import Mismatch
 from object_clerk.exceptions import ObjectSaveException, ObjectSourceChangedException
 
 UploadData = bytes | bytearray | memoryview | str | os.PathLike[str] | IO[bytes]

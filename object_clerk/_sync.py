@@ -16,6 +16,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from object_clerk._location import LocalTree, Location, parse_pair
+from object_clerk._progress import ProgressCallback
 from object_clerk._sync_plan import (
     COMPARE,
     EXTRA,
@@ -31,7 +32,6 @@ from object_clerk._sync_report import Action, CheckReport, EntryCallback, Report
 from object_clerk._sync_run import CHECK, SYNC, Job, Runner
 from object_clerk._tree import items
 from object_clerk.exceptions import ObjectClerkConfigurationException, ObjectSaveException
-from object_clerk.typing import ProgressCallback
 
 if TYPE_CHECKING:
     from object_clerk._engine import Engine

@@ -23,6 +23,7 @@ from object_clerk._checksum import (
     full_object_checksum,
 )
 from object_clerk._client import RetryingClient
+from object_clerk._errors import Mismatch as Mismatch  # raised here, defined below the engine
 from object_clerk._layout import PartLayouts
 from object_clerk.exceptions import ObjectVerificationException
 
@@ -34,11 +35,6 @@ CHECKSUM_FIELDS = {
     "ChecksumSHA256": "SHA256",
 }
 SKIP_HINT = "verify_checksum=False skips verification"
-
-
-class Mismatch(ObjectVerificationException):
-    """Bytes and checksum disagree, or the object changed under a transfer:
-    doing the transfer again may heal it."""
 
 
 @dataclass(frozen=True)
