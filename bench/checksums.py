@@ -4,7 +4,7 @@ same upload without it, in the same run.
 
     python bench/checksums.py [--size-mib 256] [--repeat 3]
 
-Uploads run in fresh processes (see run.py) on the embedded moto server
+Uploads run in fresh processes (see common.py) on the embedded moto server
 unless HOST/PORT/ACCESS_KEY/SECRET_KEY name an endpoint; both sides are the
 clerk, 8 MiB parts, one with the checksum and one without.
 """
@@ -25,12 +25,10 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
+import common
 from awscrt import checksums
+from common import Context, Endpoint, MiB, new_client
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import run  # the benchmark's endpoint and client helpers
-
-MiB = 1024 * 1024
 CHUNK = MiB
 
 ALGORITHMS: dict[str, Callable[[memoryview], object]] = {
@@ -62,7 +60,7 @@ def throughput(function: Callable[[memoryview], object], data: bytes) -> float:
     return len(data) / 1e6 / (time.process_time() - start)
 
 
-def upload_seconds(endpoint: run.Endpoint, path: Path, bucket: str, algorithm: str) -> float:
+def upload_seconds(endpoint: Endpoint, path: Path, bucket: str, algorithm: str) -> float:
     env = {**os.environ, "MULTIPART_THRESHOLD": str(8 * MiB)}
     env.pop("S3_CHECKSUM_ALGORITHM", None)
     if algorithm:
@@ -93,14 +91,10 @@ def main(argv: list[str]) -> int:
     }
     for name, speed in speeds.items():
         print(f"  {name:<20} {speed:>8.0f} MB/s  {speed / speeds['md5']:>6.2f} x md5")
-    with run.s3_endpoint() as endpoint, tempfile.TemporaryDirectory() as scratch:
+    with common.s3_endpoint() as endpoint, tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "data.bin"
         path.write_bytes(data)
-        client = run.new_client(
-            run.Context(
-                endpoint.host, endpoint.port, endpoint.access_key, endpoint.secret_key, "", "", ""
-            )
-        )
+        client = new_client(Context.on(endpoint))
         bucket = f"bench-checksums-{uuid.uuid4().hex[:12]}"
         client.create_bucket(Bucket=bucket)
         try:
@@ -110,9 +104,7 @@ def main(argv: list[str]) -> int:
                 for algorithm in order:
                     times[algorithm].append(upload_seconds(endpoint, path, bucket, algorithm))
         finally:
-            for key in run.all_keys(client, bucket):
-                client.delete_object(Bucket=bucket, Key=key)
-            client.delete_bucket(Bucket=bucket)
+            common.remove_buckets(Context.on(endpoint), bucket)
     plain, with_crc = (statistics.median(times[a]) for a in ("", "CRC64NVME"))
     print(f"upload of {options.size_mib} MiB in 8 MiB parts, {endpoint.description}:")
     print(

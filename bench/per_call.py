@@ -30,7 +30,7 @@ first rotates), medians of --repeat runs. Every run is a fresh child process
 (``per_call.py --one WORKLOAD SIDE``): its imports and its setup (putting
 the objects to delete, with one client, in 8 threads) are not timed; the
 first construction, with its load of the service model, is, as a pipeline
-pays it. Deletes and uploads are timed by run.py's measure (after its
+pays it. Deletes and uploads are timed by common.py's measure (after its
 settling pause, so that the server has finished the setup's requests).
 
 The published side: ``--published-python PATH`` names the python of a
@@ -66,8 +66,6 @@ import hashlib
 import json
 import os
 import secrets
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -76,13 +74,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+# The published side's children run isolated (python -I), which leaves this
+# script's directory off the path: put it back for the shared module only.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import run  # the benchmark's endpoint, context, timing and table helpers
+import common
+from common import Context, Job, KiB, new_client
 
 # The checkout whose object_clerk this project's side imports.
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-KiB = 1024
 DELETE_COUNT = 1000
 UPLOAD_COUNT = 200
 UPLOAD_SIZE = 4 * KiB
@@ -120,7 +120,7 @@ class PerCall:
     upload: Callable[[str, bytes], None]
 
 
-def clerk_calls(ctx: run.Context) -> PerCall:
+def clerk_calls(ctx: Context) -> PerCall:
     """ObjectClerk, of this checkout or the published release."""
     from object_clerk import ObjectClerk
 
@@ -134,7 +134,7 @@ def clerk_calls(ctx: run.Context) -> PerCall:
     )
 
 
-def boto3_calls(ctx: run.Context) -> PerCall:
+def boto3_calls(ctx: Context) -> PerCall:
     """Plain boto3: a client of boto3's default session per call."""
     import boto3
     from botocore.config import Config
@@ -159,20 +159,20 @@ def boto3_calls(ctx: run.Context) -> PerCall:
     return PerCall(new, lambda key: new().delete_object(Bucket=ctx.data_bucket, Key=key), upload)
 
 
-def stored_sizes(ctx: run.Context, prefix: str) -> dict[str, int]:
+def stored_sizes(ctx: Context, prefix: str) -> dict[str, int]:
     """The keys under prefix and their sizes."""
     pages = (
-        run.new_client(ctx)
+        new_client(ctx)
         .get_paginator("list_objects_v2")
         .paginate(Bucket=ctx.data_bucket, Prefix=prefix)
     )
     return {entry["Key"]: entry["Size"] for page in pages for entry in page.get("Contents", [])}
 
 
-def delete_job(ctx: run.Context, calls: PerCall, prefix: str) -> run.Job:
+def delete_job(ctx: Context, calls: PerCall, prefix: str) -> Job:
     """DELETE_COUNT objects put (untimed), then deleted one clerk each."""
     keys = [f"{prefix}/{n:04d}" for n in range(DELETE_COUNT)]
-    client = run.new_client(ctx)
+    client = new_client(ctx)
     with ThreadPoolExecutor(SETUP_THREADS) as pool:
         list(
             pool.map(
@@ -185,13 +185,13 @@ def delete_job(ctx: run.Context, calls: PerCall, prefix: str) -> run.Job:
             calls.delete(key)
         return len(keys)
 
-    return run.Job(delete_all, lambda done: done - len(stored_sizes(ctx, prefix)))
+    return Job(delete_all, lambda done: done - len(stored_sizes(ctx, prefix)))
 
 
-def upload_job(ctx: run.Context, calls: PerCall, prefix: str) -> run.Job:
+def upload_job(ctx: Context, calls: PerCall, prefix: str) -> Job:
     """UPLOAD_COUNT random bodies, uploaded one clerk each."""
     payloads = [(f"{prefix}/{n:04d}", os.urandom(UPLOAD_SIZE)) for n in range(UPLOAD_COUNT)]
-    run.delete_keys(ctx, ctx.data_bucket, [key for key, _ in payloads])
+    common.delete_keys(ctx, ctx.data_bucket, [key for key, _ in payloads])
 
     def upload_all() -> int:
         for key, data in payloads:
@@ -202,7 +202,7 @@ def upload_job(ctx: run.Context, calls: PerCall, prefix: str) -> run.Job:
         sizes = stored_sizes(ctx, prefix)
         return sum(sizes.get(key) == len(data) for key, data in payloads)
 
-    return run.Job(upload_all, stored)
+    return Job(upload_all, stored)
 
 
 def construction(calls: PerCall) -> dict[str, Any]:
@@ -221,17 +221,17 @@ def package_in_use(side: str) -> str:
     """Which object_clerk this child imported; this side's must be this
     checkout's, the published side's must not."""
     if side == BOTO3:
-        return f"boto3 {run.version('boto3')}"
+        return f"boto3 {common.version('boto3')}"
     import object_clerk
 
     where = os.path.dirname(os.path.dirname(os.path.abspath(object_clerk.__file__)))
     if (where == REPO_ROOT) != (side == THIS):
         raise RuntimeError(f"the {side} side imported object_clerk from {where}")
-    return f"object-clerk {run.version('object-clerk')} ({where})"
+    return f"object-clerk {common.version('object-clerk')} ({where})"
 
 
 def run_one(workload: str, side: str) -> dict[str, Any]:
-    ctx = run.Context.from_environment()
+    ctx = Context.from_environment()
     calls = boto3_calls(ctx) if side == BOTO3 else clerk_calls(ctx)
     package = package_in_use(side)
     if workload == CONSTRUCT:
@@ -239,22 +239,20 @@ def run_one(workload: str, side: str) -> dict[str, Any]:
     else:
         prefix = f"per-call/{side}/{workload}"
         job = (delete_job if workload == DELETE else upload_job)(ctx, calls, prefix)
-        outcome = run.measure(job)
-        run.delete_keys(ctx, ctx.data_bucket, list(stored_sizes(ctx, prefix)))
+        outcome = common.measure(job)
+        common.delete_keys(ctx, ctx.data_bucket, list(stored_sizes(ctx, prefix)))
     return {**outcome, "package": package}
 
 
 def prepare() -> dict[str, Any]:
-    ctx = run.Context.from_environment()
-    run.new_client(ctx).create_bucket(Bucket=ctx.data_bucket)
+    ctx = Context.from_environment()
+    new_client(ctx).create_bucket(Bucket=ctx.data_bucket)
     return {"created": ctx.data_bucket}
 
 
 def cleanup() -> dict[str, Any]:
-    ctx = run.Context.from_environment()
-    client = run.new_client(ctx)
-    run.delete_keys(ctx, ctx.data_bucket, run.all_keys(client, ctx.data_bucket))
-    client.delete_bucket(Bucket=ctx.data_bucket)
+    ctx = Context.from_environment()
+    common.remove_buckets(ctx, ctx.data_bucket)
     return {"removed": ctx.data_bucket}
 
 
@@ -264,39 +262,23 @@ def cleanup() -> dict[str, Any]:
 def side_command(side: str, published_python: str | None) -> list[str]:
     """The interpreter a side's children run under: the published release
     isolated in its own environment, the others this one."""
-    script = os.path.abspath(__file__)
     if side == PUBLISHED:
         assert published_python is not None
-        return [published_python, "-I", script]
-    return [sys.executable, script]
+        return [published_python, "-I", os.path.abspath(__file__)]
+    return common.script_command(__file__)
 
 
-def side_env(ctx: run.Context) -> dict[str, str]:
-    """The children's environment: run.py's, with the shared client settings
+def side_env(ctx: Context) -> dict[str, str]:
+    """The children's environment: common.py's, with the shared client settings
     and this checkout first on the path (the published side ignores it)."""
     path = [REPO_ROOT, *filter(None, [os.environ.get("PYTHONPATH")])]
-    return run.child_env(
+    return common.child_env(
         ctx, {"S3_CLIENT_CONFIG": json.dumps(CLIENT_OPTIONS), "PYTHONPATH": os.pathsep.join(path)}
     )
 
 
-def run_side(command: Sequence[str], arguments: Sequence[str], env: Mapping[str, str]) -> Any:
-    """Run a child; the JSON it prints last."""
-    done = subprocess.run(
-        [*command, *arguments],
-        env=dict(env),
-        capture_output=True,
-        text=True,
-        timeout=run.CHILD_TIMEOUT,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(arguments)} failed:\n{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def run_all(
-    ctx: run.Context, sides: Sequence[str], published_python: str | None, repeat: int
+    ctx: Context, sides: Sequence[str], published_python: str | None, repeat: int
 ) -> tuple[dict[str, dict[str, list[dict[str, Any]]]], dict[str, str]]:
     """repeat rounds of every workload and side, the first side rotating;
     the samples, and the package each side used."""
@@ -310,7 +292,7 @@ def run_all(
             turn = (round_number + index) % len(sides)
             for side in [*sides[turn:], *sides[:turn]]:
                 command = side_command(side, published_python)
-                sample = run_side(command, ["--one", workload, side], env)
+                sample = common.run_child(command, ["--one", workload, side], env)
                 if sample["result"] != EXPECTED[workload]:
                     raise RuntimeError(
                         f"{workload} {side}: handled {sample['result']}, "
@@ -323,10 +305,6 @@ def run_all(
                     file=sys.stderr,
                 )
     return samples, packages
-
-
-def median(samples: Sequence[Mapping[str, Any]], field: str) -> float:
-    return statistics.median(float(sample[field]) for sample in samples)
 
 
 def table_rows(
@@ -354,10 +332,10 @@ def table_rows(
     ]
     rows = []
     for label, workload, field, scale, number in lines:
-        values = {side: median(samples[workload][side], field) * scale for side in sides}
+        values = {side: common.median(samples[workload][side], field) * scale for side in sides}
         cells = [label, *(number.format(values[side]) for side in sides)]
         others = [side for side in (PUBLISHED, BOTO3) if side in sides]
-        rows.append([*cells, *(run.ratio(values[THIS], values[other]) for other in others)])
+        rows.append([*cells, *(common.ratio(values[THIS], values[other]) for other in others)])
     return rows
 
 
@@ -377,33 +355,25 @@ def benchmark(published_python: str | None, repeat: int, rst: bool) -> None:
     started = time.perf_counter()
     sides = list(SIDES) if published_python else [THIS, BOTO3]
     with (
-        run.s3_endpoint() as endpoint,
+        common.s3_endpoint() as endpoint,
         tempfile.TemporaryDirectory(prefix="object-clerk-per-call-") as work_dir,
     ):
         bucket = f"object-clerk-per-call-{secrets.token_hex(4)}"
-        ctx = run.Context(
-            endpoint.host,
-            endpoint.port,
-            endpoint.access_key,
-            endpoint.secret_key,
-            bucket,
-            bucket,
-            work_dir,
-        )
+        ctx = Context.on(endpoint, bucket, bucket, work_dir)
         env = side_env(ctx)
-        run_side(side_command(THIS, None), ["--prepare"], env)
+        common.run_child(side_command(THIS, None), ["--prepare"], env)
         try:
             samples, packages = run_all(ctx, sides, published_python, repeat)
         finally:
-            run_side(side_command(THIS, None), ["--cleanup"], env)
-    table = run.aligned_table(header(sides, packages), table_rows(samples, sides), rst)
+            common.run_child(side_command(THIS, None), ["--cleanup"], env)
+    table = common.aligned_table(header(sides, packages), table_rows(samples, sides), rst)
     notes = [
         f"Medians of {repeat} runs per side, sides interleaved, each run a fresh process; "
         "a ratio below 1 means this project takes less time.",
         "Packages: " + "; ".join(f"{side}: {packages[side]}" for side in sides) + ".",
         "Every side's client: timeouts 60 s, botocore retries off, checksums "
         '"when_required"; payload signing off for this project only.',
-        run.machine_line(endpoint),
+        common.machine_line(endpoint),
         f"Total run time: {time.perf_counter() - started:.0f} s.",
     ]
     separator = "\n\n" if rst else "\n"

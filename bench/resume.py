@@ -9,7 +9,7 @@ from what the store (or the partial file) holds; its time and the bytes it
 moved (UploadPart bodies sent, GET bodies received) are compared with a
 whole transfer's. Ratios below 1: resuming costs less than starting again.
 The server is the embedded moto one unless HOST/PORT/ACCESS_KEY/SECRET_KEY
-name an endpoint (see run.py).
+name an endpoint (see common.py).
 """
 
 from __future__ import annotations
@@ -29,10 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import run  # the benchmark's endpoint, clerk and client helpers
+import common
+from common import Context, Endpoint, MiB, new_clerk, new_client
 
-MiB = 1024 * 1024
 PART_SIZE = 8 * MiB
 
 KILLED_CHILD = textwrap.dedent(
@@ -65,16 +64,9 @@ class Sample:
     moved: int
 
 
-def context(endpoint: run.Endpoint) -> run.Context:
-    return run.Context(
-        endpoint.host, endpoint.port, endpoint.access_key, endpoint.secret_key, "", "", ""
-    )
-
-
-def counting_clerk(endpoint: run.Endpoint) -> tuple[Any, Callable[[], int]]:
+def counting_clerk(endpoint: Endpoint) -> tuple[Any, Callable[[], int]]:
     """A clerk, and a count of the body bytes its requests moved."""
-    ctx = context(endpoint)
-    clerk = run.new_clerk(ctx)
+    clerk = new_clerk(Context.on(endpoint))
     moved = [0]
 
     def sent(request: Any, **_: Any) -> None:
@@ -90,7 +82,7 @@ def counting_clerk(endpoint: run.Endpoint) -> tuple[Any, Callable[[], int]]:
 
 
 def kill_half_way(
-    endpoint: run.Endpoint, operation: str, bucket: str, key: str, path: str, size: int
+    endpoint: Endpoint, operation: str, bucket: str, key: str, path: str, size: int
 ) -> None:
     env = {**os.environ, "MULTIPART_THRESHOLD": str(PART_SIZE)}
     arguments = [endpoint.host, endpoint.port, endpoint.access_key, endpoint.secret_key]
@@ -122,7 +114,7 @@ def timed(action: Callable[[], object], moved: Callable[[], int]) -> Sample:
     return Sample(time.perf_counter() - start, moved() - before)
 
 
-def one_round(endpoint: run.Endpoint, bucket: str, data: Path, work: Path) -> dict[str, Sample]:
+def one_round(endpoint: Endpoint, bucket: str, data: Path, work: Path) -> dict[str, Sample]:
     clerk, moved = counting_clerk(endpoint)
     size = data.stat().st_size
     whole, resumed = f"whole-{uuid.uuid4().hex}", f"resumed-{uuid.uuid4().hex}"
@@ -147,7 +139,7 @@ def one_round(endpoint: run.Endpoint, bucket: str, data: Path, work: Path) -> di
     return samples
 
 
-def print_table(size_mib: int, endpoint: run.Endpoint, rounds: list[dict[str, Sample]]) -> None:
+def print_table(size_mib: int, endpoint: Endpoint, rounds: list[dict[str, Sample]]) -> None:
     print(f"{size_mib} MiB in {PART_SIZE // MiB} MiB parts, {endpoint.description}, ", end="")
     print(f"medians of {len(rounds)} rounds")
     columns = ("transfer", "whole s", "resumed s", "time ratio", "whole MiB", "resumed MiB")
@@ -174,24 +166,19 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     options = parser.parse_args(argv)
     os.environ["MULTIPART_THRESHOLD"] = str(PART_SIZE)
-    with run.s3_endpoint() as endpoint, tempfile.TemporaryDirectory() as scratch:
+    with common.s3_endpoint() as endpoint, tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
         data = work / "data.bin"
         with data.open("wb") as file:
             for _ in range(options.size_mib):
                 file.write(os.urandom(MiB))
-        client = run.new_client(context(endpoint))
+        client = new_client(Context.on(endpoint))
         bucket = f"bench-resume-{uuid.uuid4().hex[:12]}"
         client.create_bucket(Bucket=bucket)
         try:
             rounds = [one_round(endpoint, bucket, data, work) for _ in range(options.repeat)]
         finally:
-            for upload in client.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
-                client.abort_multipart_upload(
-                    Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"]
-                )
-            run.delete_keys(context(endpoint), bucket, run.all_keys(client, bucket))
-            client.delete_bucket(Bucket=bucket)
+            common.remove_buckets(Context.on(endpoint), bucket)
     print_table(options.size_mib, endpoint, rounds)
     return 0
 

@@ -38,30 +38,21 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import hashlib
 import json
 import os
-import platform
-import resource
 import secrets
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from importlib import metadata
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
-if TYPE_CHECKING:
-    from object_clerk import ObjectClerk
+import common
+from common import Context, Job, KiB, MiB, new_clerk, new_client
 
-KiB = 1024
-MiB = 1024 * KiB
 BIG_SIZE = 256 * MiB
 PART_SIZE = 8 * MiB
 CLERK_DEFAULT_THRESHOLD = 500 * MiB
@@ -74,29 +65,6 @@ RSS_RATIO_FLOOR_MIB = 1.0
 
 SIDES = ("clerk", "boto3")
 GET_KEY = "source/random-256MiB-8MiB-parts"
-CONTEXT_VARIABLE = "OBJECT_CLERK_BENCH_CONTEXT"
-ENDPOINT_VARIABLES = ("HOST", "PORT", "ACCESS_KEY", "SECRET_KEY")
-CLERK_VARIABLES = (
-    "MULTIPART_THRESHOLD",
-    "S3_CLIENT_CONFIG",
-    "S3_UPLOAD_CONFIG",
-    "S3_DOWNLOAD_CONFIG",
-)
-CHILD_TIMEOUT = 900
-# A pause between a child's setup (which may delete a 256 MiB object) and
-# its timed operation, so that what the server does after the setup (moto
-# frees a deleted object's memory and temporary file) is not timed.
-SETTLE_SECONDS = 1.0
-
-SERVER_CODE = """
-import logging, threading
-from moto.server import ThreadedMotoServer
-logging.getLogger("werkzeug").setLevel(logging.WARNING)
-server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-server.start()
-print(server.get_host_and_port()[1], flush=True)
-threading.Event().wait()
-"""
 
 SAME_REQUESTS_NOTE = (
     "Both sides' botocore clients: request_checksum_calculation and "
@@ -107,97 +75,15 @@ SAME_REQUESTS_NOTE = (
 )
 
 
-# -- the endpoint and what the children share --------------------------------
+def big_file(ctx: Context) -> str:
+    return os.path.join(ctx.work_dir, "random-256MiB.bin")
 
 
-@dataclass(frozen=True)
-class Context:
-    """Where the children work: the endpoint, the buckets, the scratch dir."""
-
-    host: str
-    port: str
-    access_key: str
-    secret_key: str
-    data_bucket: str
-    list_bucket: str
-    work_dir: str
-
-    @property
-    def big_file(self) -> str:
-        return os.path.join(self.work_dir, "random-256MiB.bin")
-
-    def output(self, workload: str, side: str) -> str:
-        return os.path.join(self.work_dir, f"{workload}-{side}.out")
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def from_environment(cls) -> Context:
-        return cls(**json.loads(os.environ[CONTEXT_VARIABLE]))
-
-
-def new_clerk(ctx: Context) -> ObjectClerk:
-    """A clerk that never sleeps between tries (nothing fails here)."""
-    from object_clerk import ObjectClerk
-
-    return ObjectClerk(
-        ctx.host,
-        ctx.port,
-        ctx.access_key,
-        ctx.secret_key,
-        retry_delay=0,
-        retry_backoff=1,
-        retry_jitter=0,
-        retry_max_delay=0,
-        retry_tries=3,
-    )
-
-
-def new_client(ctx: Context) -> Any:
-    """A plain boto3 client with the clerk's checksum and retry settings."""
-    import boto3
-    from botocore.config import Config
-
-    config = Config(
-        request_checksum_calculation="when_required",
-        response_checksum_validation="when_required",
-        retries={"max_attempts": 0},
-    )
-    return boto3.session.Session().client(
-        "s3",
-        endpoint_url=f"http://{ctx.host}:{ctx.port}",
-        aws_access_key_id=ctx.access_key,
-        aws_secret_access_key=ctx.secret_key,
-        region_name="us-east-1",
-        config=config,
-    )
-
-
-def delete_keys(ctx: Context, bucket: str, keys: Sequence[str]) -> None:
-    """Remove keys (missing ones are fine), 1,000 to a request."""
-    client = new_client(ctx)
-    for start in range(0, len(keys), 1000):
-        batch = [{"Key": key} for key in keys[start : start + 1000]]
-        client.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
-
-
-def all_keys(client: Any, bucket: str) -> list[str]:
-    paginator = client.get_paginator("list_objects_v2")
-    return [
-        e["Key"] for page in paginator.paginate(Bucket=bucket) for e in page.get("Contents", [])
-    ]
+def output(ctx: Context, workload: str, side: str) -> str:
+    return os.path.join(ctx.work_dir, f"{workload}-{side}.out")
 
 
 # -- workloads: what each side does, set up in its child ----------------------
-
-
-@dataclass(frozen=True)
-class Job:
-    """A set-up operation, and how to tell what it did (untimed, after)."""
-
-    operation: Callable[[], Any]
-    summary: Callable[[Any], int]
 
 
 Setup = Callable[[Context, str], Job]
@@ -216,9 +102,9 @@ def stored_size(ctx: Context, key: str) -> Callable[[Any], int]:
 def clerk_upload(ctx: Context, workload: str) -> Job:
     clerk = new_clerk(ctx)
     key = target_key(workload, "clerk")
-    delete_keys(ctx, ctx.data_bucket, [key])  # every run writes a fresh key
+    common.delete_keys(ctx, ctx.data_bucket, [key])  # every run writes a fresh key
     return Job(
-        lambda: clerk.upload_object(ctx.big_file, ctx.data_bucket, key), stored_size(ctx, key)
+        lambda: clerk.upload_object(big_file(ctx), ctx.data_bucket, key), stored_size(ctx, key)
     )
 
 
@@ -229,9 +115,9 @@ def boto3_upload(chunk_size: int) -> Setup:
         client = new_client(ctx)
         config = TransferConfig(multipart_threshold=chunk_size, multipart_chunksize=chunk_size)
         key = target_key(workload, "boto3")
-        delete_keys(ctx, ctx.data_bucket, [key])
+        common.delete_keys(ctx, ctx.data_bucket, [key])
         return Job(
-            lambda: client.upload_file(ctx.big_file, ctx.data_bucket, key, Config=config),
+            lambda: client.upload_file(big_file(ctx), ctx.data_bucket, key, Config=config),
             stored_size(ctx, key),
         )
 
@@ -249,7 +135,7 @@ def boto3_get(ctx: Context, workload: str) -> Job:
 
 
 def fresh_output(ctx: Context, workload: str, side: str) -> str:
-    path = ctx.output(workload, side)
+    path = output(ctx, workload, side)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
     return path
@@ -276,7 +162,7 @@ def boto3_download(ctx: Context, workload: str) -> Job:
 def small_payloads(ctx: Context, workload: str, side: str) -> list[tuple[str, bytes]]:
     """SMALL_COUNT fresh keys (old ones removed) and random bodies."""
     keys = [f"{target_key(workload, side)}/{n:04d}" for n in range(SMALL_COUNT)]
-    delete_keys(ctx, ctx.data_bucket, keys)
+    common.delete_keys(ctx, ctx.data_bucket, keys)
     return [(key, os.urandom(SMALL_SIZE)) for key in keys]
 
 
@@ -376,38 +262,9 @@ WORKLOADS = {
 # -- child processes -----------------------------------------------------------
 
 
-def resident_bytes() -> int:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def reset_peak() -> None:
-    """Make the resident high-water mark the current size (Linux >= 4.0)."""
-    with contextlib.suppress(OSError), open("/proc/self/clear_refs", "w") as refs:
-        refs.write("5")
-
-
-def measure(job: Job) -> dict[str, Any]:
-    """Time job's operation alone; its peak resident size above the baseline."""
-    time.sleep(SETTLE_SECONDS)  # the server finishes what the setup asked of it
-    os.sync()  # no writeback left over from an earlier run
-    gc.collect()
-    baseline = resident_bytes()
-    reset_peak()
-    start = time.perf_counter()
-    outcome = job.operation()
-    seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return {
-        "seconds": seconds,
-        "peak_above_baseline": max(0, peak - baseline),
-        "result": job.summary(outcome),
-    }
-
-
 def run_one(workload: str, side: str) -> dict[str, Any]:
     ctx = Context.from_environment()
-    return measure(WORKLOADS[workload].setup(side)(ctx, workload))
+    return common.measure(WORKLOADS[workload].setup(side)(ctx, workload))
 
 
 def prepare(needs: Sequence[str]) -> dict[str, Any]:
@@ -420,12 +277,12 @@ def prepare(needs: Sequence[str]) -> dict[str, Any]:
     for bucket in (ctx.data_bucket, ctx.list_bucket):
         client.create_bucket(Bucket=bucket)
     if BIG_FILE in needs or GET_OBJECT in needs:
-        with open(ctx.big_file, "wb") as file:
+        with open(big_file(ctx), "wb") as file:
             for _ in range(BIG_SIZE // PART_SIZE):
                 file.write(os.urandom(PART_SIZE))
     if GET_OBJECT in needs:
         os.environ["MULTIPART_THRESHOLD"] = str(PART_SIZE)
-        new_clerk(ctx).upload_object(ctx.big_file, ctx.data_bucket, GET_KEY)
+        new_clerk(ctx).upload_object(big_file(ctx), ctx.data_bucket, GET_KEY)
     if LIST_KEYS in needs:
         keys = [f"key/{n:05d}" for n in range(LIST_COUNT)]
         with ThreadPoolExecutor(max_workers=8) as pool:
@@ -439,20 +296,8 @@ def prepare(needs: Sequence[str]) -> dict[str, Any]:
 def cleanup() -> dict[str, Any]:
     """Remove the buckets made by prepare, with everything in them."""
     ctx = Context.from_environment()
-    client = new_client(ctx)
-    for bucket in (ctx.data_bucket, ctx.list_bucket):
-        delete_keys(ctx, bucket, all_keys(client, bucket))
-        client.delete_bucket(Bucket=bucket)
+    common.remove_buckets(ctx, ctx.data_bucket, ctx.list_bucket)
     return {"removed": [ctx.data_bucket, ctx.list_bucket]}
-
-
-def median_seconds(function: Callable[[], object], rounds: int = MD5_ROUNDS) -> float:
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def md5_limit() -> dict[str, float]:
@@ -469,98 +314,18 @@ def md5_limit() -> dict[str, float]:
             digest.update(view[offset : offset + MiB])
 
     return {
-        "md5": BIG_SIZE / median_seconds(plain_md5),
-        "etag_of": BIG_SIZE / median_seconds(lambda: etag_of([memoryview(buffer)], PART_SIZE)),
+        "md5": BIG_SIZE / common.median_seconds(plain_md5, MD5_ROUNDS),
+        "etag_of": BIG_SIZE
+        / common.median_seconds(lambda: etag_of([memoryview(buffer)], PART_SIZE), MD5_ROUNDS),
     }
 
 
-def run_child(
-    arguments: Sequence[str], env: Mapping[str, str], script: str = __file__
-) -> dict[str, Any]:
-    """Run script (this one by default) with arguments; the JSON it prints last."""
-    done = subprocess.run(
-        [sys.executable, os.path.abspath(script), *arguments],
-        env=dict(env),
-        capture_output=True,
-        text=True,
-        timeout=CHILD_TIMEOUT,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(arguments)} failed:\n{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def child_env(ctx: Context, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in CLERK_VARIABLES}
-    env[CONTEXT_VARIABLE] = ctx.to_json()
-    env.update(extra or {})
-    return env
+def run_child(arguments: Sequence[str], env: Mapping[str, str]) -> dict[str, Any]:
+    """Run this script with arguments; the JSON it prints last."""
+    return common.run_child(common.script_command(__file__), arguments, env)
 
 
 # -- the parent: server, runs, report ------------------------------------------
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    host: str
-    port: str
-    access_key: str
-    secret_key: str
-    description: str
-
-
-def wait_until_answers(port: int, timeout: float = 30) -> None:
-    """Any HTTP answer will do; proxies from the environment are ignored."""
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            opener.open(f"http://127.0.0.1:{port}/", timeout=2).close()
-            return
-        except urllib.error.HTTPError:
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the S3 server on port {port} does not answer") from None
-            time.sleep(0.1)
-
-
-@contextlib.contextmanager
-def moto_server() -> Iterator[int]:
-    """moto's server in a process of its own on 127.0.0.1: its port."""
-    process = subprocess.Popen(
-        [sys.executable, "-c", SERVER_CODE], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        if not line.strip():
-            raise RuntimeError("moto's server did not start: pip install 'moto[server]'")
-        port = int(line)
-        wait_until_answers(port)
-        yield port
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-@contextlib.contextmanager
-def s3_endpoint() -> Iterator[Endpoint]:
-    """The endpoint HOST/PORT/ACCESS_KEY/SECRET_KEY name, else embedded moto."""
-    values = [os.environ.get(name, "") for name in ENDPOINT_VARIABLES]
-    if all(values):
-        host, port, access_key, secret_key = values
-        yield Endpoint(host, port, access_key, secret_key, f"http://{host}:{port} (from HOST/PORT)")
-        return
-    with moto_server() as port:
-        yield Endpoint(
-            "127.0.0.1", str(port), "bench-access-key", "bench-secret-key", "embedded moto server"
-        )
 
 
 @dataclass(frozen=True)
@@ -571,7 +336,7 @@ class Sample:
 
 def run_sample(ctx: Context, workload: Workload, side: str) -> Sample:
     extra = workload.clerk_env if side == "clerk" else {}
-    report = run_child(["--one", workload.name, side], child_env(ctx, extra))
+    report = run_child(["--one", workload.name, side], common.child_env(ctx, extra))
     if report["result"] != workload.expected:
         raise RuntimeError(
             f"{workload.name} {side}: handled {report['result']}, expected {workload.expected}"
@@ -626,10 +391,12 @@ class Row:
             self.workload,
             f"{self.clerk_s:.3f}",
             f"{self.boto3_s:.3f}",
-            ratio(self.clerk_s, self.boto3_s),
+            common.ratio(self.clerk_s, self.boto3_s),
             f"{self.clerk_mib:.1f}",
             f"{self.boto3_mib:.1f}",
-            ratio(self.clerk_mib, self.boto3_mib) if self.boto3_mib >= RSS_RATIO_FLOOR_MIB else "-",
+            common.ratio(self.clerk_mib, self.boto3_mib)
+            if self.boto3_mib >= RSS_RATIO_FLOOR_MIB
+            else "-",
         ]
 
 
@@ -644,58 +411,9 @@ HEADER = [
 ]
 
 
-def ratio(numerator: float, denominator: float) -> str:
-    return f"{numerator / denominator:.2f}" if denominator > 0 else "-"
-
-
 def render_table(rows: Sequence[Row], rst: bool) -> str:
     """The workloads' table (see aligned_table)."""
-    return aligned_table(HEADER, [row.cells() for row in rows], rst)
-
-
-def aligned_table(
-    header: Sequence[str], rows: Sequence[Sequence[str]], rst: bool, text_columns: int = 1
-) -> str:
-    """A plain table, or a reStructuredText simple table; the first
-    text_columns left-aligned, the numbers after them right-aligned."""
-    table = [list(header), *(list(row) for row in rows)]
-    widths = [max(len(line[n]) for line in table) for n in range(len(header))]
-
-    def line(cells: Sequence[str]) -> str:
-        padded = [
-            cell.ljust(width) if n < text_columns else cell.rjust(width)
-            for n, (cell, width) in enumerate(zip(cells, widths, strict=True))
-        ]
-        return "  ".join(padded).rstrip()
-
-    rule = "  ".join(("=" if rst else "-") * width for width in widths)
-    body = [line(cells) for cells in table[1:]]
-    if rst:
-        return "\n".join([rule, line(header), rule, *body, rule])
-    return "\n".join([line(header), rule, *body])
-
-
-def cpu_model() -> str:
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as cpuinfo:
-        for entry in cpuinfo:
-            if entry.startswith("model name"):
-                return entry.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
-
-
-def version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def machine_line(endpoint: Endpoint) -> str:
-    return (
-        f"Machine: nproc {len(os.sched_getaffinity(0))}, {cpu_model()}, "
-        f"Python {platform.python_version()}, boto3 {version('boto3')}, "
-        f"moto {version('moto')}; S3 server: {endpoint.description}."
-    )
+    return common.aligned_table(HEADER, [row.cells() for row in rows], rst)
 
 
 def md5_line(speeds: Mapping[str, float]) -> str:
@@ -717,27 +435,24 @@ def benchmark(names: Sequence[str], repeat: int, rst: bool) -> None:
     workloads = [WORKLOADS[name] for name in names]
     needs = sorted(set().union(*(w.needs for w in workloads)))
     with (
-        s3_endpoint() as endpoint,
+        common.s3_endpoint() as endpoint,
         tempfile.TemporaryDirectory(prefix="object-clerk-bench-") as work_dir,
     ):
         tag = secrets.token_hex(4)
-        ctx = Context(
-            endpoint.host,
-            endpoint.port,
-            endpoint.access_key,
-            endpoint.secret_key,
+        ctx = Context.on(
+            endpoint,
             f"object-clerk-bench-{tag}-data",
             f"object-clerk-bench-{tag}-list",
             work_dir,
         )
         print(f"preparing {', '.join(needs) or 'buckets'}...", file=sys.stderr)
-        run_child(["--prepare", *needs], child_env(ctx))
+        run_child(["--prepare", *needs], common.child_env(ctx))
         try:
             samples = run_all(ctx, workloads, repeat)
-            speeds = run_child(["--md5"], child_env(ctx))
+            speeds = run_child(["--md5"], common.child_env(ctx))
         finally:
             if endpoint.description.startswith("http"):  # a store that outlives the run
-                run_child(["--cleanup"], child_env(ctx))
+                run_child(["--cleanup"], common.child_env(ctx))
     rows = [Row.of(name, samples[name]) for name in names]
     notes = [
         f"Medians of {repeat} runs per side, sides interleaved, each operation timed in a "
@@ -745,7 +460,7 @@ def benchmark(names: Sequence[str], repeat: int, rst: bool) -> None:
         f"(no RSS ratio where boto3's peak is under {RSS_RATIO_FLOOR_MIB:g} MiB).",
         SAME_REQUESTS_NOTE,
         md5_line(speeds),
-        machine_line(endpoint),
+        common.machine_line(endpoint),
         f"Total run time: {time.perf_counter() - started:.0f} s.",
     ]
     print(report(rows, notes, rst))

@@ -28,8 +28,8 @@ Every measured operation runs in a fresh child process (``sync.py --child
 ...``), tools interleaved (which goes first rotates), medians of --repeat
 runs; each upload writes to a prefix of its own that is removed, untimed,
 afterwards. The S3 server is the embedded moto one unless HOST, PORT,
-ACCESS_KEY and SECRET_KEY name an endpoint (see run.py, whose helpers this
-script uses); ``--purge-command`` names a shell command to run after each
+ACCESS_KEY and SECRET_KEY name an endpoint (see common.py, whose helpers
+this script uses); ``--purge-command`` names a shell command to run after each
 removal (a gateway's garbage collection, so that deleted uploads free their
 space). --quick runs smaller trees, in a few minutes.
 """
@@ -41,7 +41,6 @@ import contextlib
 import hashlib
 import json
 import os
-import resource
 import secrets
 import shutil
 import statistics
@@ -57,14 +56,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import run  # the benchmark's endpoint, clerk and client helpers
+import common
+from common import Context, KiB, MiB, new_clerk, new_client
 
-KiB = 1024
-MiB = 1024 * KiB
 SIZES_VARIABLE = "OBJECT_CLERK_SYNC_BENCH_SIZES"
 CHILD_TIMEOUT = 1800
-SETTLE_SECONDS = 1.0
 WORKERS = 8
 UPLOAD_TOOLS = ("clerk", "rclone", "obstore", "boto3")
 RESYNC_TOOLS = ("clerk", "rclone")
@@ -115,7 +111,7 @@ class Tree:
     count: int
     size: int
 
-    def directory(self, ctx: run.Context) -> Path:
+    def directory(self, ctx: Context) -> Path:
         return Path(ctx.work_dir) / self.name
 
     @property
@@ -161,30 +157,8 @@ def tree_files(root: Path) -> list[tuple[Path, str]]:
 # -- what the children do -----------------------------------------------------
 
 
-def context_and_sizes() -> tuple[run.Context, Sizes]:
-    return run.Context.from_environment(), Sizes.from_environment()
-
-
-def plain_client(ctx: run.Context, connections: int = 10) -> Any:
-    """run.new_client's settings (the clerk's checksum settings, no
-    botocore retries) with room for connections connections."""
-    import boto3
-    from botocore.config import Config
-
-    config = Config(
-        request_checksum_calculation="when_required",
-        response_checksum_validation="when_required",
-        retries={"max_attempts": 0},
-        max_pool_connections=connections,
-    )
-    return boto3.session.Session().client(
-        "s3",
-        endpoint_url=f"http://{ctx.host}:{ctx.port}",
-        aws_access_key_id=ctx.access_key,
-        aws_secret_access_key=ctx.secret_key,
-        region_name="us-east-1",
-        config=config,
-    )
+def context_and_sizes() -> tuple[Context, Sizes]:
+    return Context.from_environment(), Sizes.from_environment()
 
 
 def prefix_keys(client: Any, bucket: str, prefix: str) -> list[tuple[str, int]]:
@@ -196,14 +170,14 @@ def prefix_keys(client: Any, bucket: str, prefix: str) -> list[tuple[str, int]]:
     ]
 
 
-def remove_prefix(ctx: run.Context, bucket: str, prefix: str) -> None:
-    keys = [key for key, _ in prefix_keys(run.new_client(ctx), bucket, prefix)]
-    run.delete_keys(ctx, bucket, keys)
+def remove_prefix(ctx: Context, bucket: str, prefix: str) -> None:
+    keys = [key for key, _ in prefix_keys(new_client(ctx), bucket, prefix)]
+    common.delete_keys(ctx, bucket, keys)
 
 
-def put_tree(ctx: run.Context, tree: Tree, bucket: str, prefix: str) -> None:
+def put_tree(ctx: Context, tree: Tree, bucket: str, prefix: str) -> None:
     """The tree's files as single-part objects (ETag = MD5), 16 at a time."""
-    client = plain_client(ctx, 16)
+    client = new_client(ctx, 16)
     root = tree.directory(ctx)
 
     def put(key: str) -> None:
@@ -218,7 +192,7 @@ def prepare(names: Sequence[str]) -> dict[str, Any]:
     """Buckets, the local trees, and the store's copies of the resync and
     check trees."""
     ctx, sizes = context_and_sizes()
-    client = run.new_client(ctx)
+    client = new_client(ctx)
     for bucket in (ctx.data_bucket, ctx.list_bucket):
         client.create_bucket(Bucket=bucket)
     all_trees = trees(sizes)
@@ -235,11 +209,8 @@ def prepare(names: Sequence[str]) -> dict[str, Any]:
 
 
 def cleanup() -> dict[str, Any]:
-    ctx = run.Context.from_environment()
-    client = run.new_client(ctx)
-    for bucket in (ctx.data_bucket, ctx.list_bucket):
-        run.delete_keys(ctx, bucket, run.all_keys(client, bucket))
-        client.delete_bucket(Bucket=bucket)
+    ctx = Context.from_environment()
+    common.remove_buckets(ctx, ctx.data_bucket, ctx.list_bucket)
     return {"removed": [ctx.data_bucket, ctx.list_bucket]}
 
 
@@ -256,7 +227,7 @@ class RequestCounter:
             self.counts[event_name.rsplit(".", 1)[-1]] += 1
 
 
-def rclone_environment(ctx: run.Context) -> dict[str, str]:
+def rclone_environment(ctx: Context) -> dict[str, str]:
     """rclone's remote RCLONE_REMOTE, configured from the environment only."""
     variable = f"RCLONE_CONFIG_{RCLONE_REMOTE.upper()}"
     # Nothing of the AWS SDK's environment (AWS_CA_BUNDLE, profiles) applies.
@@ -277,7 +248,7 @@ def rclone_environment(ctx: run.Context) -> dict[str, str]:
     return env
 
 
-def rclone(ctx: run.Context, *arguments: str) -> None:
+def rclone(ctx: Context, *arguments: str) -> None:
     done = subprocess.run(
         ["rclone", *arguments, "--transfers", str(WORKERS), "--checkers", str(WORKERS)],
         env=rclone_environment(ctx),
@@ -289,11 +260,11 @@ def rclone(ctx: run.Context, *arguments: str) -> None:
         raise RuntimeError(f"rclone {' '.join(arguments)} failed:\n{done.stderr[-3000:]}")
 
 
-def upload_operation(ctx: run.Context, tool: str, root: Path, prefix: str) -> Callable[[], Any]:
+def upload_operation(ctx: Context, tool: str, root: Path, prefix: str) -> Callable[[], Any]:
     """The timed upload of root to data_bucket/prefix by tool, set up."""
     bucket = ctx.data_bucket
     if tool == "clerk":
-        clerk = run.new_clerk(ctx)
+        clerk = new_clerk(ctx)
         destination = f"s3://{bucket}/{prefix}"
 
         def by_clerk() -> Any:
@@ -327,7 +298,7 @@ def upload_operation(ctx: run.Context, tool: str, root: Path, prefix: str) -> Ca
     else:
         assert tool == "boto3"
         # Room for each thread's upload_file's own 10 threads (its default).
-        client = plain_client(ctx, WORKERS * 10)
+        client = new_client(ctx, WORKERS * 10)
 
         def put(item: tuple[Path, str]) -> None:
             client.upload_file(str(item[0]), bucket, prefix + item[1])
@@ -340,19 +311,12 @@ def upload_operation(ctx: run.Context, tool: str, root: Path, prefix: str) -> Ca
     return in_threads
 
 
-def cpu_seconds() -> float:
-    """CPU of this process (all its threads) and its waited-for children."""
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-
-
 def timed(operation: Callable[[], Any]) -> tuple[float, float, Any]:
     """(wall seconds, CPU seconds, outcome) of operation."""
-    time.sleep(SETTLE_SECONDS)
-    cpu, start = cpu_seconds(), time.perf_counter()
+    time.sleep(common.SETTLE_SECONDS)
+    cpu, start = common.cpu_seconds(), time.perf_counter()
     outcome = operation()
-    return time.perf_counter() - start, cpu_seconds() - cpu, outcome
+    return time.perf_counter() - start, common.cpu_seconds() - cpu, outcome
 
 
 def child_upload(workload: str, tool: str, round_number: int) -> dict[str, Any]:
@@ -362,7 +326,7 @@ def child_upload(workload: str, tool: str, round_number: int) -> dict[str, Any]:
     remove_prefix(ctx, ctx.data_bucket, prefix)
     operation = upload_operation(ctx, tool, tree.directory(ctx), prefix)
     seconds, cpu, _ = timed(operation)
-    stored = prefix_keys(run.new_client(ctx), ctx.data_bucket, prefix)
+    stored = prefix_keys(new_client(ctx), ctx.data_bucket, prefix)
     if len(stored) != tree.count or sum(size for _, size in stored) != tree.total:
         raise RuntimeError(f"{workload} {tool}: {len(stored)} objects stored, not {tree.count}")
     remove_prefix(ctx, ctx.data_bucket, prefix)
@@ -382,7 +346,7 @@ def child_resync(tool: str) -> dict[str, Any]:
             )
         )
         return {"seconds": seconds, "cpu": cpu, "requests": {}}
-    clerk = run.new_clerk(ctx)
+    clerk = new_clerk(ctx)
     counter = RequestCounter(clerk._s3.raw)
     seconds, cpu, report = timed(
         lambda: clerk.sync(str(root), f"s3://{ctx.list_bucket}/resync/", workers=WORKERS)
@@ -488,7 +452,7 @@ def check_executor(executor: str) -> Iterator[tuple[Any, float]]:
 def child_check(executor: str) -> dict[str, Any]:
     ctx, sizes = context_and_sizes()
     tree = trees(sizes)["check"]
-    clerk = run.new_clerk(ctx)
+    clerk = new_clerk(ctx)
     with check_executor(executor) as (pool, started):
         seconds, cpu, report = timed(
             lambda: clerk.check(
@@ -529,7 +493,8 @@ class Runner:
     purge_command: str | None
 
     def child(self, *arguments: str) -> dict[str, Any]:
-        return run.run_child(["--child", *arguments], self.env, script=__file__)
+        command = common.script_command(__file__)
+        return common.run_child(command, ["--child", *arguments], self.env, CHILD_TIMEOUT)
 
     def purge(self) -> None:
         if self.purge_command:
@@ -539,10 +504,6 @@ class Runner:
 def rotated(items: Sequence[str], by: int) -> list[str]:
     by %= len(items)
     return [*items[by:], *items[:by]]
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 Samples = dict[str, dict[str, list[dict[str, Any]]]]
@@ -570,17 +531,13 @@ def measure(runner: Runner, names: Sequence[str], repeat: int, sizes: Sizes) -> 
                 side = arguments[2] if arguments[0] == "upload" else arguments[-1]
                 samples.setdefault(name, {}).setdefault(side, []).append(sample)
                 shown = f"{sample['seconds']:.3f} s" if "seconds" in sample else "done"
-                log(f"[{round_number + 1}/{repeat}] {name} {side}: {shown}")
+                common.log(f"[{round_number + 1}/{repeat}] {name} {side}: {shown}")
     return samples
-
-
-def median(samples: Sequence[Mapping[str, Any]], field: str) -> float:
-    return statistics.median(float(s[field]) for s in samples)
 
 
 def render(header: Sequence[str], rows: Sequence[Sequence[str]], rst: bool) -> str:
     """A table of workloads and tools (two text columns), as run.py prints one."""
-    return run.aligned_table(header, rows, rst, text_columns=2)
+    return common.aligned_table(header, rows, rst, text_columns=2)
 
 
 def upload_table(samples: Samples, names: Sequence[str], sizes: Sizes, rst: bool) -> str:
@@ -589,9 +546,9 @@ def upload_table(samples: Samples, names: Sequence[str], sizes: Sizes, rst: bool
     for name in names:
         tree = trees(sizes)[UPLOAD_TREES[name]]
         label = f"{name} {tree.count}x{size_label(tree.size)}"
-        clerk_s = median(samples[name]["clerk"], "seconds")
+        clerk_s = common.median(samples[name]["clerk"], "seconds")
         for tool in UPLOAD_TOOLS:
-            seconds = median(samples[name][tool], "seconds")
+            seconds = common.median(samples[name][tool], "seconds")
             rows.append(
                 [
                     label,
@@ -599,7 +556,7 @@ def upload_table(samples: Samples, names: Sequence[str], sizes: Sizes, rst: bool
                     f"{seconds:.3f}",
                     f"{tree.count / seconds:.1f}",
                     f"{tree.total / seconds / 1e6:.1f}",
-                    f"{median(samples[name][tool], 'cpu'):.2f}",
+                    f"{common.median(samples[name][tool], 'cpu'):.2f}",
                     f"{clerk_s / seconds:.2f}",
                 ]
             )
@@ -624,7 +581,7 @@ def resync_table(samples: Samples, sizes: Sizes, rst: bool) -> str:
     rows = []
     for tool in RESYNC_TOOLS:
         runs = samples["resync"][tool]
-        seconds = median(runs, "seconds")
+        seconds = common.median(runs, "seconds")
         requests = runs[-1]["requests"]
         rows.append(
             [
@@ -632,7 +589,7 @@ def resync_table(samples: Samples, sizes: Sizes, rst: bool) -> str:
                 tool,
                 f"{seconds:.3f}",
                 f"{tree.count / seconds:.0f}",
-                f"{median(runs, 'cpu'):.2f}",
+                f"{common.median(runs, 'cpu'):.2f}",
                 requests_label(requests) if tool == "clerk" else "(not counted)",
             ]
         )
@@ -642,9 +599,9 @@ def resync_table(samples: Samples, sizes: Sizes, rst: bool) -> str:
 def hash_table(samples: Samples, rst: bool) -> str:
     runs = samples["hash"]["hash"]
     size = runs[0]["bytes"]
-    md5_rate = size / median(runs, "md5_cpu")
-    clerk_rate = size / median(runs, "clerk_cpu")
-    memory = median(runs, "memory_md5_rate")
+    md5_rate = size / common.median(runs, "md5_cpu")
+    clerk_rate = size / common.median(runs, "clerk_cpu")
+    memory = common.median(runs, "memory_md5_rate")
     header = ["hashing (1 core)", "what", "MB/CPU-s", "ratio to md5"]
     rows = [
         ["files", "hashlib.md5, 1 MiB reads", f"{md5_rate / 1e6:.0f}", "1.00"],
@@ -657,11 +614,11 @@ def hash_table(samples: Samples, rst: bool) -> str:
 def check_table(samples: Samples, sizes: Sizes, rst: bool) -> str:
     tree = trees(sizes)["check"]
     header = ["workload", "executor", "s", "files/s", "speed vs 1 process", "pool start s"]
-    base = median(samples["check"][str(sizes.processes[0])], "seconds")
+    base = common.median(samples["check"][str(sizes.processes[0])], "seconds")
     rows = []
     for executor in [*(str(n) for n in sizes.processes), "threads"]:
         runs = samples["check"][executor]
-        seconds = median(runs, "seconds")
+        seconds = common.median(runs, "seconds")
         label = "8 threads (default)" if executor == "threads" else f"{executor} processes"
         rows.append(
             [
@@ -670,7 +627,7 @@ def check_table(samples: Samples, sizes: Sizes, rst: bool) -> str:
                 f"{seconds:.3f}",
                 f"{tree.count / seconds:.0f}",
                 f"{base / seconds:.2f}",
-                f"{median(runs, 'start'):.2f}" if executor != "threads" else "-",
+                f"{common.median(runs, 'start'):.2f}" if executor != "threads" else "-",
             ]
         )
     return render(header, rows, rst)
@@ -680,8 +637,8 @@ def tool_versions() -> str:
     done = subprocess.run(["rclone", "version"], capture_output=True, text=True, check=False)
     rclone_version = done.stdout.split("\n", 1)[0].strip() if done.returncode == 0 else "missing"
     return (
-        f"{rclone_version}, obstore {run.version('obstore')}, "
-        f"object-clerk {run.version('object-clerk')}"
+        f"{rclone_version}, obstore {common.version('obstore')}, "
+        f"object-clerk {common.version('object-clerk')}"
     )
 
 
@@ -706,7 +663,7 @@ def notes(samples: Samples, names: Sequence[str], sizes: Sizes, repeat: int) -> 
         tree = trees(sizes)["resync"]
         clerk = samples["resync"]["clerk"]
         evidence = requests_label(clerk[-1]["evidence"]).replace(" ", " x ", 1)
-        cpu = median(clerk, "cpu")
+        cpu = common.median(clerk, "cpu")
         found.append(
             f"resync: every file skipped ({evidence} evidence); requests "
             f"{requests_label(clerk[-1]['requests'])} for {tree.count} files; the whole "
@@ -728,23 +685,20 @@ def benchmark(arguments: argparse.Namespace) -> None:
     if any(n in UPLOAD_TREES or n == "resync" for n in names) and not shutil.which("rclone"):
         raise SystemExit("rclone is not installed (apt-get install rclone)")
     with (
-        run.s3_endpoint() as endpoint,
+        common.s3_endpoint() as endpoint,
         tempfile.TemporaryDirectory(prefix="object-clerk-sync-bench-") as work_dir,
     ):
         tag = secrets.token_hex(4)
-        ctx = run.Context(
-            endpoint.host,
-            endpoint.port,
-            endpoint.access_key,
-            endpoint.secret_key,
+        ctx = Context.on(
+            endpoint,
             f"object-clerk-sync-{tag}-data",
             f"object-clerk-sync-{tag}-trees",
             work_dir,
         )
         runner = Runner(
-            {**run.child_env(ctx), SIZES_VARIABLE: sizes.to_json()}, arguments.purge_command
+            {**common.child_env(ctx), SIZES_VARIABLE: sizes.to_json()}, arguments.purge_command
         )
-        log(f"preparing {', '.join(names)} on {endpoint.description}...")
+        common.log(f"preparing {', '.join(names)} on {endpoint.description}...")
         runner.child("prepare", *names)
         try:
             samples = measure(runner, names, arguments.repeat, sizes)
@@ -763,7 +717,7 @@ def benchmark(arguments: argparse.Namespace) -> None:
     if "check" in names:
         parts.append(check_table(samples, sizes, arguments.rst))
     text = notes(samples, names, sizes, arguments.repeat)
-    text.append(f"{run.machine_line(endpoint)} Tools: {tool_versions()}.")
+    text.append(f"{common.machine_line(endpoint)} Tools: {tool_versions()}.")
     text.append(f"Total run time: {time.perf_counter() - started:.0f} s.")
     print(separator.join(parts) + separator + (separator if arguments.rst else "\n").join(text))
 
@@ -826,11 +780,7 @@ def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
 
 def main(argv: Sequence[str]) -> int:
     arguments = parse_arguments(argv)
-    if arguments.child:
-        print(json.dumps(child_task(arguments.child)))
-    else:
-        benchmark(arguments)
-    return 0
+    return common.child_or_parent(arguments.child, child_task, lambda: benchmark(arguments))
 
 
 if __name__ == "__main__":
