@@ -123,6 +123,13 @@ def new_clerk(ctx: Context) -> ObjectClerk:
     )
 
 
+def raw_client(clerk: ObjectClerk) -> Any:
+    """The boto3 client under a clerk in this process, whose events the
+    benchmarks count requests and bytes with (the one place they reach
+    under the public API)."""
+    return clerk._engine.client.raw
+
+
 def new_client(ctx: Context, connections: int | None = None) -> Any:
     """A plain boto3 client with the clerk's checksum and retry settings
     (and room for connections connections, where given)."""

@@ -75,7 +75,7 @@ def counting_clerk(endpoint: Endpoint) -> tuple[Any, Callable[[], int]]:
     def received(http_response: Any, **_: Any) -> None:
         moved[0] += int(http_response.headers.get("Content-Length", 0) or 0)
 
-    events = clerk._s3.raw.meta.events
+    events = common.raw_client(clerk).meta.events
     events.register("before-send.s3.UploadPart", sent)
     events.register("after-call.s3.GetObject", lambda **kw: received(kw["http_response"]))
     return clerk, lambda: moved[0]

@@ -17,7 +17,7 @@ What is measured, in one run against one server:
   and nothing per file), and the CPU it takes; beside it ``rclone copy
   --checksum`` of the same tree (which also decides from the listing's MD5).
 - hash: the local ETag computation sync and check use
-  (``_compare.hash_file``) over that tree, single-threaded, against plain
+  (``_checksum.hash_file``) over that tree, single-threaded, against plain
   ``hashlib.md5`` over the same files read the same way, in CPU seconds.
 - check: ``clerk.check`` of 20,000 small objects against the identical local
   tree on a ``ProcessPoolExecutor`` of 1, 2 and 4 processes (spawn; started
@@ -274,7 +274,7 @@ def upload_operation(ctx: Context, tool: str, root: Path, prefix: str) -> Callab
             return report
 
         # Made here, before the timing (as the others' clients are), and counted.
-        by_clerk.counter = RequestCounter(clerk._s3.raw)  # type: ignore[attr-defined]
+        by_clerk.counter = RequestCounter(common.raw_client(clerk))  # type: ignore[attr-defined]
         return by_clerk
     if tool == "rclone":
         return lambda: rclone(ctx, "copy", str(root), f"{RCLONE_REMOTE}:{bucket}/{prefix}")
@@ -347,7 +347,7 @@ def child_resync(tool: str) -> dict[str, Any]:
         )
         return {"seconds": seconds, "cpu": cpu, "requests": {}}
     clerk = new_clerk(ctx)
-    counter = RequestCounter(clerk._s3.raw)
+    counter = RequestCounter(common.raw_client(clerk))
     seconds, cpu, report = timed(
         lambda: clerk.sync(str(root), f"s3://{ctx.list_bucket}/resync/", workers=WORKERS)
     )
@@ -364,10 +364,10 @@ def child_resync(tool: str) -> dict[str, Any]:
 
 
 def child_hash() -> dict[str, Any]:
-    """CPU seconds of _compare.hash_file (single part) and of plain md5 over
+    """CPU seconds of _checksum.hash_file (single part) and of plain md5 over
     the resync tree's files, read the same way (1 MiB reads), warm, medians
     of 3 alternating rounds; and md5 over a buffer in memory."""
-    from object_clerk import _compare
+    from object_clerk import _checksum
 
     ctx, sizes = context_and_sizes()
     tree = trees(sizes)["resync"]
@@ -378,13 +378,13 @@ def child_hash() -> dict[str, Any]:
         for path in paths:
             digest = hashlib.md5()
             with path.open("rb") as file:
-                while chunk := file.read(_compare.READ_SIZE):
+                while chunk := file.read(_checksum.READ_SIZE):
                     digest.update(chunk)
             expected[path] = digest.hexdigest()
 
     def clerk() -> None:
         for path in paths:
-            etag = _compare.hash_file(path, [None])[None]
+            etag = _checksum.hash_file(path, [None])[None]
             if expected and str(etag) != expected[path]:
                 raise RuntimeError(f"{path}: ETag {etag}, md5 {expected[path]}")
 
@@ -605,7 +605,7 @@ def hash_table(samples: Samples, rst: bool) -> str:
     header = ["hashing (1 core)", "what", "MB/CPU-s", "ratio to md5"]
     rows = [
         ["files", "hashlib.md5, 1 MiB reads", f"{md5_rate / 1e6:.0f}", "1.00"],
-        ["files", "_compare.hash_file", f"{clerk_rate / 1e6:.0f}", f"{clerk_rate / md5_rate:.2f}"],
+        ["files", "_checksum.hash_file", f"{clerk_rate / 1e6:.0f}", f"{clerk_rate / md5_rate:.2f}"],
         ["memory", "hashlib.md5, 64 MiB buffer", f"{memory / 1e6:.0f}", "-"],
     ]
     return render(header, rows, rst)
