@@ -219,10 +219,12 @@ class Engine:
         callback: ProgressCallback | None = None,
         resume: bool = False,
         overwrite: bool = True,
+        allow_empty: bool = True,
     ) -> Etag:
         """object_data stored under bucket/key (see ObjectClerk.upload_object);
         the ETag of the bytes sent (and, when verified, stored): what a sync
-        compares its listing with."""
+        compares its listing with. Empty data is an empty object unless
+        allow_empty is False (upload_object's published refusal)."""
         headers = upload_headers() if headers is None else headers
         progress = Progress(callback)
         where = f"{bucket}/{key}"
@@ -232,7 +234,10 @@ class Engine:
                 f"upload_object {where}: resume=True does not keep a full-object "
                 f"{algorithm} checksum (parts kept from an earlier upload carry none)"
             )
-        with translated_errors(f"upload_object {where}"), open_source(object_data) as source:
+        with (
+            translated_errors(f"upload_object {where}"),
+            open_source(object_data, allow_empty=allow_empty) as source,
+        ):
             config = self.settings.upload_config
             options = _transfer.WriteOptions(if_none_match=not overwrite, checksum=algorithm)
             if not overwrite:

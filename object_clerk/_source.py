@@ -61,6 +61,10 @@ class UploadSource:
     fileobj: Reader | None = None
     start: int = 0
     seen: Fingerprint = None
+    # Whether nothing (zero bytes) may be stored: a dataset's empty files
+    # are entries like any other, while upload_object refuses them unless
+    # asked (its published behaviour).
+    allow_empty: bool = True
 
     def fingerprint(self) -> Fingerprint:
         """Size, modification and change times, inode and device of a file
@@ -109,8 +113,15 @@ class UploadSource:
             self.size = _file_source(Path(self.filename)).size
         elif self.fileobj is not None and not isinstance(self.fileobj, _MemoryReader):
             self.size = max(0, self.fileobj.seek(0, io.SEEK_END) - self.start)
-        if self.size == 0:
-            raise ObjectSaveException(f"refusing to upload {self.description}: it is empty")
+        self.refuse_empty()
+
+    def refuse_empty(self) -> None:
+        """Refuse an empty source unless empty objects are allowed."""
+        if self.size == 0 and not self.allow_empty:
+            raise ObjectSaveException(
+                f"refusing to upload {self.description}: it is empty (allow_empty=True stores "
+                "an empty object)"
+            )
 
     def rewind(self) -> None:
         if self.fileobj is not None:
@@ -118,12 +129,13 @@ class UploadSource:
 
 
 @contextmanager
-def open_source(data: UploadData) -> Iterator[UploadSource]:
-    """Wrap data for uploading; refuse an empty or unreadable one."""
+def open_source(data: UploadData, *, allow_empty: bool = True) -> Iterator[UploadSource]:
+    """Wrap data for uploading; refuse an unreadable one, and an empty one
+    unless allow_empty."""
     source_cm = _open(data)
     with source_cm as source:
-        if source.size == 0:
-            raise ObjectSaveException(f"refusing to upload {source.description}: it is empty")
+        source.allow_empty = allow_empty
+        source.refuse_empty()
         yield source
 
 

@@ -204,6 +204,7 @@ class ObjectClerk:
         callback: ProgressCallback | None = None,
         resume: bool = False,
         overwrite: bool = True,
+        allow_empty: bool = False,
     ) -> None:
         """Store object_data (bytes, a str or Path naming a file, or a
         readable binary file object) under bucket/object_key with its
@@ -230,10 +231,22 @@ class ObjectClerk:
         completed unless the file is as it was when the attempt began, and
         a short read sends nothing. The key keeps what it held, the upload
         is tried again (VERIFY_ATTEMPTS in all when verified), and then
-        ObjectSourceChangedException says so."""
+        ObjectSourceChangedException says so.
+
+        Empty data is refused (ObjectSaveException), as it always was,
+        unless allow_empty=True: then it is stored as an empty object,
+        verified like any other (its ETag is the MD5 of nothing)."""
         headers = upload_headers(content_type, metadata, storage_class)
         self._engine.upload(
-            object_data, bucket, object_key, verify_checksum, headers, callback, resume, overwrite
+            object_data,
+            bucket,
+            object_key,
+            verify_checksum,
+            headers,
+            callback,
+            resume,
+            overwrite,
+            allow_empty,
         )
 
     def copy_object(

@@ -589,7 +589,7 @@ def _upload(
     size = path.stat().st_size if path.is_file() else None
     with out.progress(size) as bar:
         callback = bar.update if bar is not None else None
-        clerk.upload_object(path, bucket, key, callback=callback, resume=resume)
+        clerk.upload_object(path, bucket, key, callback=callback, resume=resume, allow_empty=True)
     # What the store holds: the file may have changed since it was measured.
     stored = int(clerk.get_object_info(bucket, key)["content-length"])
     _done(out, "uploaded", str(path), f"{SCHEME}{bucket}/{key}", stored)

@@ -263,14 +263,13 @@ def test_get_and_cp_into_a_directory_take_the_key_name(
 
 
 @pytest.mark.slow
-def test_an_empty_file_is_refused_with_exit_2(
+def test_an_empty_file_is_stored_as_an_empty_object(
     run: Run, s3: Any, bucket: str, tmp_path: Path
 ) -> None:
     (tmp_path / "empty").write_bytes(b"")
     done = run("put", str(tmp_path / "empty"), f"s3://{bucket}/k")
-    assert done.returncode == 2
-    one_line_error(done, "empty")
-    assert stored_keys(s3, bucket) == []
+    assert done.returncode == 0, done.stderr
+    assert stored_bytes(s3, bucket, "k") == b""
 
 
 # -- sync and check --------------------------------------------------------------
@@ -322,19 +321,20 @@ def test_a_sync_with_a_failure_exits_1_and_names_it(
     root = tmp_path / "dataset"
     root.mkdir()
     (root / "good").write_bytes(b"good")
-    (root / "empty").write_bytes(b"")
+    (root / "broken").symlink_to(root / "nowhere")  # a link that cannot be followed
     s3.put_object(Bucket=bucket, Key="stale", Body=b"stale")
 
     done = run("sync", str(root), f"s3://{bucket}", "--delete")
     assert done.returncode == 1
-    assert "failed" in done.stderr and "empty" in done.stderr
+    assert "failed" in done.stderr and "broken" in done.stderr
     assert "not deleted" in done.stderr
     assert sorted(stored_keys(s3, bucket)) == ["good", "stale"]
 
     quiet_json = run("sync", str(root), f"s3://{bucket}", "--json", "--quiet")
     assert quiet_json.returncode == 1
     report = json.loads(quiet_json.stdout)
-    assert [entry["key"] for entry in report["entries"] if entry["action"] == "failed"] == ["empty"]
+    failed = [entry["key"] for entry in report["entries"] if entry["action"] == "failed"]
+    assert failed == ["broken"]
 
 
 # -- in-process: endpoint parsing and the progress bar ------------------------------
