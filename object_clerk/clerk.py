@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor
 from datetime import timedelta
 from pathlib import Path
@@ -323,6 +323,9 @@ class ObjectClerk:
         callback: ProgressCallback | None = None,
         executor: Executor | None = None,
         on_entry: EntryCallback | None = None,
+        include: str | Sequence[str] | None = None,
+        exclude: str | Sequence[str] | None = None,
+        max_delete: int | None = None,
     ) -> SyncReport:
         """Make destination hold what source holds: a local directory or an
         "s3://bucket/prefix" each (local to store uploads, store to local
@@ -334,7 +337,16 @@ class ObjectClerk:
         every transfer succeeded. dry_run decides and writes nothing. A
         failed entry is in the report with its exception; the others go on.
         Steps run on executor (default: a pool of workers threads); callback
-        is called with the bytes transferred."""
+        is called with the bytes transferred.
+
+        include and exclude (a pattern or a list of them) choose the keys,
+        relative to the source and destination roots, that the sync works
+        on at both sides: fnmatch patterns ("*" matching "/" too) where a
+        key matching an exclude pattern is left out unless it matches an
+        include pattern too (see README, "Filters"). A key left out is
+        neither transferred, nor deleted, nor reported. With max_delete=N a
+        sync that would delete more than N entries deletes none: each is
+        reported failed, saying why."""
         return _sync.sync(
             self._engine,
             source,
@@ -345,6 +357,9 @@ class ObjectClerk:
             callback=callback,
             executor=executor,
             on_entry=on_entry,
+            include=include,
+            exclude=exclude,
+            max_delete=max_delete,
         )
 
     def check(
@@ -355,11 +370,14 @@ class ObjectClerk:
         workers: int = DEFAULT_WORKERS,
         executor: Executor | None = None,
         on_entry: EntryCallback | None = None,
+        include: str | Sequence[str] | None = None,
+        exclude: str | Sequence[str] | None = None,
     ) -> CheckReport:
         """Compare destination with source, entry by entry, writing nothing:
         same, differ, missing (not at the destination), extra (only there),
         or unverifiable (nothing the store keeps can tell). The report is ok
-        only when every entry is the same."""
+        only when every entry is the same. include and exclude choose the
+        keys compared, as for sync."""
         return _sync.check(
             self._engine,
             source,
@@ -367,6 +385,8 @@ class ObjectClerk:
             workers=workers,
             executor=executor,
             on_entry=on_entry,
+            include=include,
+            exclude=exclude,
         )
 
     # -- unfinished uploads ----------------------------------------------------

@@ -174,6 +174,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="remove entries of DST absent from SRC, once every transfer succeeded",
     )
     sync.add_argument("--dry-run", action="store_true", help="decide and report, write nothing")
+    sync.add_argument(
+        "--max-delete",
+        type=int,
+        metavar="N",
+        help="with --delete: when more than N entries would be deleted, delete none",
+    )
+    _add_filters(sync)
     _add_workers(sync)
 
     uploads = command(
@@ -200,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = command("check", "compare DST with SRC entry by entry, writing nothing", run_check)
     check.add_argument("source", metavar="SRC")
     check.add_argument("destination", metavar="DST")
+    _add_filters(check)
     _add_workers(check)
     return parser
 
@@ -272,6 +280,20 @@ def _add_common(parser: argparse.ArgumentParser, suppress: bool) -> None:
         default=default(False),
         help="print nothing but errors",
     )
+
+
+def _add_filters(parser: argparse.ArgumentParser) -> None:
+    """--include and --exclude, repeatable: as the library's include= and
+    exclude= (a key matching an --exclude is left out unless it matches an
+    --include)."""
+    for name, role in (("exclude", "leave out"), ("include", "take back, after --exclude,")):
+        parser.add_argument(
+            f"--{name}",
+            action="append",
+            metavar="PATTERN",
+            help=f"{role} keys matching PATTERN (fnmatch, relative to SRC and DST; "
+            '"*" matches "/" too); repeatable',
+        )
 
 
 def _add_workers(parser: argparse.ArgumentParser) -> None:
@@ -568,6 +590,9 @@ def run_sync(clerk: ObjectClerk, args: argparse.Namespace, out: Output) -> int:
             workers=args.workers,
             callback=bar.update if bar is not None else None,
             on_entry=_counting(bar),
+            include=args.include,
+            exclude=args.exclude,
+            max_delete=args.max_delete,
         )
     _print_sync(report, out)
     return OK if report.ok else FAILED
@@ -576,7 +601,12 @@ def run_sync(clerk: ObjectClerk, args: argparse.Namespace, out: Output) -> int:
 def run_check(clerk: ObjectClerk, args: argparse.Namespace, out: Output) -> int:
     with out.progress(None) as bar:
         report = clerk.check(
-            args.source, args.destination, workers=args.workers, on_entry=_counting(bar)
+            args.source,
+            args.destination,
+            workers=args.workers,
+            on_entry=_counting(bar),
+            include=args.include,
+            exclude=args.exclude,
         )
     _print_check(report, out)
     return OK if report.ok else FAILED
