@@ -9,12 +9,18 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from object_clerk import _sync
-from object_clerk._client import Connection, Secret
+from object_clerk import _aws_config, _sync
+from object_clerk._aws_config import DEFAULT_REGION
+from object_clerk._client import Connection, Secret, aws_config_connection
 from object_clerk._engine import Engine
 from object_clerk._headers import DEFAULT_CONTENT_TYPE, upload_headers
 from object_clerk._retry import RetryPolicy
-from object_clerk._settings import DEFAULT_LIST_PAGE_SIZE, page_size, settings_from_env
+from object_clerk._settings import (
+    DEFAULT_LIST_PAGE_SIZE,
+    Settings,
+    page_size,
+    settings_from_env,
+)
 from object_clerk._sync import DEFAULT_WORKERS
 from object_clerk.typing import (
     CheckReport,
@@ -84,19 +90,15 @@ class ObjectClerk:
             store a full-object checksum of it, used instead of
             S3_CHECKSUM_ALGORITHM (None: that variable; unset: none)
         """
-        if isinstance(retry_jitter, list):
-            retry_jitter = (retry_jitter[0], retry_jitter[1])
-        policy = RetryPolicy(
-            delay=retry_delay,
-            backoff=retry_backoff,
-            jitter=retry_jitter,
-            max_delay=retry_max_delay,
-            tries=retry_tries,
-        )
-        settings = settings_from_env(
+        policy, settings = _policy_and_settings(
+            retry_delay=retry_delay,
+            retry_backoff=retry_backoff,
+            retry_jitter=retry_jitter,
+            retry_max_delay=retry_max_delay,
+            retry_tries=retry_tries,
+            list_objects_page_size=list_objects_page_size,
             client_config=client_config,
             transfer_config=transfer_config,
-            list_objects_page_size=list_objects_page_size,
             checksum_algorithm=checksum_algorithm,
         )
         self.host = host
@@ -104,16 +106,71 @@ class ObjectClerk:
         self.access_key = access_key
         self.use_ssl = use_ssl
         self.endpoint_url = f"{'https' if use_ssl else 'http'}://{host}:{port}"
+        self.region = DEFAULT_REGION
+        self.profile: str | None = None
         connection = Connection(
             self.endpoint_url, access_key, Secret(secret_key), settings.client_config, verify
         )
+        self._start(connection, policy, settings)
+
+    @classmethod
+    def from_aws_config(
+        cls,
+        profile: str | None = None,
+        *,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        verify: bool | str | None = None,
+        **options: Any,
+    ) -> ObjectClerk:
+        """A clerk configured as boto3 and the aws command line are: by
+        botocore's own resolution of the environment (AWS_ACCESS_KEY_ID,
+        AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_PROFILE,
+        AWS_DEFAULT_REGION, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL,
+        AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE), the profile (None:
+        AWS_PROFILE, else "default") of ~/.aws/credentials and ~/.aws/config
+        (keys, session token, role to assume, region, endpoint_url, the s3
+        entry of its services section, ca_bundle) and the instance's role.
+
+        endpoint_url and region, where given, take precedence over the
+        configuration's; with no endpoint configured the clerk talks to AWS
+        S3, and with no region it is us-east-1. Credentials that expire (an
+        assumed role) are refreshed by botocore as they do. options are the
+        constructor's other keywords (retry_delay, retry_tries, ...,
+        client_config, transfer_config, checksum_algorithm).
+
+        Pickled to another process (multiprocessing, Dask), the clerk
+        carries its profile, endpoint and region but no credentials: the
+        other process resolves the profile's credentials again, as boto3
+        there would, so that a long-lived worker's never go stale and no
+        pickled task holds a secret. That process needs the same
+        configuration (environment, files or instance role).
+
+        No credentials, a missing profile or an unreadable configuration
+        file: ObjectClerkConfigurationException naming what is missing."""
+        resolved = _aws_config.resolve(profile, endpoint_url, region)
+        policy, settings = _policy_and_settings(**options)
+        clerk = cls.__new__(cls)
+        clerk.endpoint_url = resolved.endpoint_url
+        clerk.host, clerk.port, clerk.use_ssl = _aws_config.host_port_ssl(resolved.endpoint_url)
+        clerk.access_key = resolved.access_key
+        clerk.region = resolved.region
+        clerk.profile = resolved.profile
+        connection = aws_config_connection(resolved, settings.client_config, verify)
+        clerk._start(connection, policy, settings)
+        return clerk
+
+    def _start(self, connection: Connection, policy: RetryPolicy, settings: Settings) -> None:
         self._engine = Engine(connection, policy, settings)
         self._engine.connect()  # a bad endpoint or CA bundle is refused here, not later
 
     def __repr__(self) -> str:
         p = self._engine.policy
+        made_from = "" if self.profile is None else f"profile={self.profile!r}, "
+        if self.profile is not None or self.region != DEFAULT_REGION:
+            made_from += f"region={self.region!r}, "
         return (
-            f"ObjectClerk(host={self.host!r}, port={self.port!r}, "
+            f"ObjectClerk({made_from}host={self.host!r}, port={self.port!r}, "
             f"access_key={self.access_key!r}, secret_key='***', retry_delay={p.delay!r}, "
             f"retry_backoff={p.backoff!r}, retry_jitter={p.jitter!r}, "
             f"retry_max_delay={p.max_delay!r}, retry_tries={p.tries!r}, use_ssl={self.use_ssl!r})"
@@ -411,3 +468,34 @@ class ObjectClerk:
         if not isinstance(older_than, timedelta):
             raise TypeError(f"older_than must be a timedelta, not {type(older_than).__name__}")
         return self._engine.abort_incomplete_uploads(bucket, prefix, older_than)
+
+
+def _policy_and_settings(
+    retry_delay: float = 1,
+    retry_backoff: float = 2,
+    retry_jitter: float | tuple[float, float] = 0,
+    retry_max_delay: float | None = 60,
+    retry_tries: int = -1,
+    list_objects_page_size: int = DEFAULT_LIST_PAGE_SIZE,
+    client_config: dict[str, Any] | None = None,
+    transfer_config: dict[str, Any] | None = None,
+    checksum_algorithm: str | None = None,
+) -> tuple[RetryPolicy, Settings]:
+    """The retry policy and settings of the constructor's keywords (see
+    ObjectClerk.__init__), with the environment's variables."""
+    if isinstance(retry_jitter, list):
+        retry_jitter = (retry_jitter[0], retry_jitter[1])
+    policy = RetryPolicy(
+        delay=retry_delay,
+        backoff=retry_backoff,
+        jitter=retry_jitter,
+        max_delay=retry_max_delay,
+        tries=retry_tries,
+    )
+    settings = settings_from_env(
+        client_config=client_config,
+        transfer_config=transfer_config,
+        list_objects_page_size=list_objects_page_size,
+        checksum_algorithm=checksum_algorithm,
+    )
+    return policy, settings

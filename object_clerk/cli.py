@@ -3,7 +3,9 @@
 Argument parsing and output only; every operation is the library's. The
 endpoint comes from --endpoint-url or AWS_ENDPOINT_URL, the credentials
 from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (never from an argument,
-so that the secret is in no process list or shell history), and the
+so that the secret is in no process list or shell history); without
+them, or with --profile or --region, from the AWS configuration as the aws
+command line reads it (ObjectClerk.from_aws_config). The
 clerk's own variables (MULTIPART_THRESHOLD, S3_*_CONFIG) apply as they do
 in the library.
 
@@ -227,6 +229,17 @@ def _add_common(parser: argparse.ArgumentParser, suppress: bool) -> None:
         help="the S3 endpoint, e.g. http://127.0.0.1:8080 (default: AWS_ENDPOINT_URL)",
     )
     group.add_argument(
+        "--profile",
+        default=default(None),
+        help="the AWS profile to take the credentials, region and endpoint from "
+        "(default: AWS_PROFILE, else the keys and endpoint variables, else the default profile)",
+    )
+    group.add_argument(
+        "--region",
+        default=default(None),
+        help="the region to sign requests for (default: the AWS configuration's, else us-east-1)",
+    )
+    group.add_argument(
         "--ca-bundle",
         default=default(None),
         help="CA certificate bundle for https (default: AWS_CA_BUNDLE, else the system's)",
@@ -348,14 +361,25 @@ def parse_endpoint(url: str) -> tuple[str, int, bool]:
 
 def make_clerk(args: argparse.Namespace, env: Mapping[str, str]) -> ObjectClerk:
     """A clerk for the endpoint and credentials the command line and the
-    environment name."""
+    environment name; without an endpoint and both keys there, or with
+    --profile or --region, the one the AWS configuration of this process
+    (its environment, ~/.aws/config and ~/.aws/credentials) gives."""
+    keys = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
     url = args.endpoint_url or env.get("AWS_ENDPOINT_URL")
-    if not url:
-        raise UsageError("no endpoint: give --endpoint-url or set AWS_ENDPOINT_URL")
+    if args.profile or args.region or not url or not all(env.get(name) for name in keys):
+        return ObjectClerk.from_aws_config(
+            args.profile,
+            endpoint_url=url or None,
+            region=args.region,
+            verify=False if args.no_verify_ssl else args.ca_bundle,
+            retry_delay=args.retry_delay,
+            retry_backoff=args.retry_backoff,
+            retry_jitter=args.retry_jitter,
+            retry_max_delay=args.retry_max_delay,
+            retry_tries=args.retry_tries,
+        )
+    assert url is not None
     host, port, use_ssl = parse_endpoint(url)
-    missing = [name for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY") if not env.get(name)]
-    if missing:
-        raise UsageError(f"no credentials: set {' and '.join(missing)}")
     verify: bool | str | None = args.ca_bundle or env.get("AWS_CA_BUNDLE") or None
     if args.no_verify_ssl:
         verify = False

@@ -127,10 +127,20 @@ def test_a_usage_error_exits_2(run: Run) -> None:
 
 
 @pytest.mark.slow
-def test_no_endpoint_is_a_configuration_error(run: Run, bucket: str) -> None:
-    done = run("ls", f"s3://{bucket}", env={"AWS_ENDPOINT_URL": None})
+def test_no_endpoint_nor_credentials_is_a_configuration_error(run: Run, bucket: str) -> None:
+    """Without them the AWS configuration is read (as the aws command line
+    does), and where it has no credentials either, that is named."""
+    nothing: dict[str, str | None] = dict.fromkeys(
+        ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    )
+    nothing.update(
+        AWS_CONFIG_FILE="/nonexistent/config",
+        AWS_SHARED_CREDENTIALS_FILE="/nonexistent/credentials",
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    done = run("ls", f"s3://{bucket}", env=nothing)
     assert done.returncode == 2
-    one_line_error(done, "AWS_ENDPOINT_URL")
+    one_line_error(done, "no credentials")
 
 
 @pytest.mark.slow
