@@ -120,7 +120,8 @@ class Connection:
         if self.endpoint_url is None:
             # AWS's own endpoint, as resolved where the connection was made:
             # not one this process's environment or files would name.
-            config = config.merge(Config(ignore_configured_endpoint_urls=True))
+            ignored: dict[str, Any] = {"ignore_configured_endpoint_urls": True}
+            config = config.merge(Config(**ignored))
         core = _aws_config.session(self.profile, loader)
         _parse_timestamps(core)
         profile_session = boto3.session.Session(botocore_session=core)

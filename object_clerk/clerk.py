@@ -101,11 +101,12 @@ class ObjectClerk:
             transfer_config=transfer_config,
             checksum_algorithm=checksum_algorithm,
         )
-        self.host = host
-        self.port = port
+        # None for a clerk of AWS's own endpoint (see from_aws_config).
+        self.host: str | None = host
+        self.port: int | str | None = port
         self.access_key = access_key
         self.use_ssl = use_ssl
-        self.endpoint_url = f"{'https' if use_ssl else 'http'}://{host}:{port}"
+        self.endpoint_url: str | None = f"{'https' if use_ssl else 'http'}://{host}:{port}"
         self.region = DEFAULT_REGION
         self.profile: str | None = None
         connection = Connection(
