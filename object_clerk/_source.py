@@ -205,14 +205,35 @@ def _file_source(path: Path) -> UploadSource:
     return UploadSource(size=size, description=f"file {str(path)!r}", filename=str(path))
 
 
-@contextmanager
-def _seekable(fileobj: IO[bytes]) -> Iterator[tuple[IO[bytes], int, int]]:
+def is_stream(data: UploadData) -> bool:
+    """Whether data is a readable file object that cannot seek: a pipe,
+    a socket, standard input. Such data can be read once only."""
+    if isinstance(data, (bytes, bytearray, memoryview, str, os.PathLike)):
+        return False
+    return callable(getattr(data, "read", None)) and not _is_seekable(data)
+
+
+def stream_source(stream: IO[bytes], allow_empty: bool) -> UploadSource:
+    """The source of an upload that reads stream once, as it arrives (see
+    _transfer.upload_stream): no file behind it to fingerprint, its size
+    known only at its end."""
+    _check_binary(stream)
+    return UploadSource(size=0, description=_describe(stream), allow_empty=allow_empty)
+
+
+def _check_binary(fileobj: IO[bytes]) -> None:
+    """Refuse a closed file object, or one in text mode."""
     try:
         probe = fileobj.read(0)
     except ValueError as error:  # a closed file
         raise ObjectSaveException(f"cannot read {_describe(fileobj)}: {error}") from error
     if not isinstance(probe, (bytes, bytearray)):
         raise TypeError(f"file object must be opened in binary mode, not {type(fileobj).__name__}")
+
+
+@contextmanager
+def _seekable(fileobj: IO[bytes]) -> Iterator[tuple[IO[bytes], int, int]]:
+    _check_binary(fileobj)
     if _is_seekable(fileobj):
         start = fileobj.tell()
         size = max(0, fileobj.seek(0, io.SEEK_END) - start)  # past the end: nothing

@@ -138,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("location", metavar="s3://BUCKET/KEY")
 
     put = command("put", "upload a file, verified", run_put)
-    put.add_argument("local", metavar="LOCAL")
+    put.add_argument("local", metavar="LOCAL", help='a file, or "-" for standard input')
     put.add_argument("location", metavar="s3://BUCKET/KEY")
     put.add_argument(
         "--resume",
@@ -527,7 +527,23 @@ def run_info(clerk: ObjectClerk, args: argparse.Namespace, out: Output) -> int:
 
 
 def run_put(clerk: ObjectClerk, args: argparse.Namespace, out: Output) -> int:
+    if args.local == "-":
+        return _put_stdin(clerk, args.location, out, args.resume)
     _upload(clerk, Path(args.local), args.location, out, resume=args.resume)
+    return OK
+
+
+def _put_stdin(clerk: ObjectClerk, location: str, out: Output, resume: bool) -> int:
+    """Standard input uploaded as it arrives (in parts past the threshold),
+    verified against the ETag of the bytes read."""
+    bucket, key = split_object(location)
+    with out.progress(None) as bar:
+        callback = bar.update if bar is not None else None
+        clerk.upload_object(
+            sys.stdin.buffer, bucket, key, callback=callback, resume=resume, allow_empty=True
+        )
+    stored = int(clerk.get_object_info(bucket, key)["content-length"])
+    _done(out, "uploaded", "standard input", f"{SCHEME}{bucket}/{key}", stored)
     return OK
 
 
