@@ -18,9 +18,12 @@ connection pool of its own.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import hmac
+import logging
 import os
+import re
 import threading
 import weakref
 from collections import OrderedDict
@@ -30,10 +33,13 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import boto3
+import botocore.loaders
 import botocore.session
 import botocore.utils
 from botocore.config import Config
 
+from object_clerk import _aws_config
+from object_clerk._aws_config import DEFAULT_REGION
 from object_clerk._retry import RetryPolicy
 
 T = TypeVar("T")
@@ -68,29 +74,71 @@ class Secret:
 
 @dataclass(frozen=True)
 class Connection:
-    """What a client is made from: picklable, and without a client."""
+    """What a client is made from: picklable, and without a client.
 
-    endpoint_url: str
+    With aws_config, the credentials are the AWS configuration's (see
+    _aws_config): access_key, secret_key and session_token are what it gave
+    when the connection was made, which tell connections apart (key), while
+    each client is made by botocore's own session of the profile, whose
+    credentials botocore refreshes where they expire (an assumed role).
+    Pickled, such a connection carries its profile, endpoint and region,
+    never its credentials: the other process resolves them again from the
+    same profile (see __reduce__)."""
+
+    endpoint_url: str | None
     access_key: str
     secret_key: Secret
     config: Config
     verify: bool | str | None
+    session_token: Secret | None = None
+    region: str = DEFAULT_REGION
+    profile: str | None = None
+    aws_config: bool = False
 
     def client(self) -> Any:
         """The boto3 client of this connection in this process: the one
         already made from the same connection, else a new one."""
         return _SHARED.client(self)
 
-    def new_client(self, session: boto3.session.Session) -> Any:
+    def new_client(self, session: boto3.session.Session, loader: Any = None) -> Any:
         # A copy: botocore rewrites the retries of the config it is given.
+        config = copy.deepcopy(self.config)
+        if self.aws_config or self.session_token is not None:
+            hide_tokens_in_logs()
+        if not self.aws_config:
+            token = self.session_token.reveal() if self.session_token is not None else None
+            return make_s3_client(
+                session,
+                self.endpoint_url,
+                self.access_key,
+                self.secret_key.reveal(),
+                config,
+                self.verify,
+                token,
+                self.region,
+            )
+        if self.endpoint_url is None:
+            # AWS's own endpoint, as resolved where the connection was made:
+            # not one this process's environment or files would name.
+            ignored: dict[str, Any] = {"ignore_configured_endpoint_urls": True}
+            config = config.merge(Config(**ignored))
+        core = _aws_config.session(self.profile, loader)
+        _parse_timestamps(core)
+        profile_session = boto3.session.Session(botocore_session=core)
         return make_s3_client(
-            session,
-            self.endpoint_url,
-            self.access_key,
-            self.secret_key.reveal(),
-            copy.deepcopy(self.config),
-            self.verify,
+            profile_session, self.endpoint_url, None, None, config, self.verify, None, self.region
         )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        if self.aws_config:
+            # Credentials that expire (assumed roles, SSO) would be stale in
+            # a long-lived worker, and a pickled task graph would hold them:
+            # the worker resolves its own, as boto3 there would. Where the
+            # data goes (endpoint, region) is the one resolved here.
+            where = (self.profile, self.endpoint_url, self.region, self.config, self.verify)
+            return (_reresolved, where)
+        fields = (self.endpoint_url, self.access_key, self.secret_key, self.config, self.verify)
+        return (Connection, (*fields, self.session_token, self.region))
 
     def key(self) -> bytes | None:
         """What the client is made from, as a digest under a key of this
@@ -105,6 +153,10 @@ class Connection:
                 self.endpoint_url,
                 self.access_key,
                 self.secret_key.reveal(),
+                self.session_token.reveal() if self.session_token is not None else None,
+                self.region,
+                self.profile,
+                self.aws_config,
                 tuple((name, _canonical(getattr(self.config, name))) for name in _CONFIG_OPTIONS),
                 _canonical(self.verify),
                 tuple(sorted(_client_environment().items())),
@@ -112,6 +164,38 @@ class Connection:
         except TypeError:
             return None
         return hmac.digest(_DIGEST_KEY, repr(made_from).encode(), hashlib.sha256)
+
+
+def aws_config_connection(
+    resolved: _aws_config.Resolved, config: Config, verify: bool | str | None
+) -> Connection:
+    """The connection of what the AWS configuration resolved to."""
+    return Connection(
+        endpoint_url=resolved.endpoint_url,
+        access_key=resolved.access_key,
+        secret_key=Secret(resolved.secret_key),
+        config=config,
+        verify=verify,
+        session_token=Secret(resolved.token) if resolved.token is not None else None,
+        region=resolved.region,
+        profile=resolved.profile,
+        aws_config=True,
+    )
+
+
+def _reresolved(
+    profile: str | None,
+    endpoint_url: str | None,
+    region: str,
+    config: Config,
+    verify: bool | str | None,
+) -> Connection:
+    """A connection unpickled in another process: the same profile's
+    credentials as resolved there, to the endpoint and region resolved where
+    it was made."""
+    resolved = _aws_config.resolve(profile, endpoint_url, region)
+    pinned = dataclasses.replace(resolved, endpoint_url=endpoint_url, region=region)
+    return aws_config_connection(pinned, config, verify)
 
 
 class ProcessClient:
@@ -143,6 +227,38 @@ class ProcessClient:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["connection"], state["policy"])  # type: ignore[misc]
+
+
+# botocore's loggers that write a request's headers at DEBUG level, the
+# session token (X-Amz-Security-Token) among them.
+_HEADER_LOGGERS = ("botocore.endpoint", "botocore.auth")
+_SECURITY_TOKEN = re.compile(
+    r"""(x-amz-security-token['"]?\s*[:=]\s*b?['"]?)[^'"\s,}&]+""", re.IGNORECASE
+)
+
+
+class _HiddenTokens(logging.Filter):
+    """Shows a session token in botocore's DEBUG records of requests as ***,
+    whatever its value (a refreshed token is a new one)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        hidden = _SECURITY_TOKEN.sub(r"\1***", message)
+        if hidden != message:
+            record.msg, record.args = hidden, None
+        return True
+
+
+_HIDDEN_TOKENS = _HiddenTokens()
+
+
+def hide_tokens_in_logs() -> None:
+    """Filter botocore's request logs (once per process): from the first
+    client that may send a session token on."""
+    for name in _HEADER_LOGGERS:
+        logger = logging.getLogger(name)
+        if _HIDDEN_TOKENS not in logger.filters:
+            logger.addFilter(_HIDDEN_TOKENS)
 
 
 # The clients of this process, shared by connection: the latest this many.
@@ -191,9 +307,11 @@ class SharedClients:
     every client it makes. Used under the lock: a session is not
     thread-safe (its clients are)."""
 
-    def __init__(self, session: boto3.session.Session | None = None) -> None:
+    def __init__(self, session: boto3.session.Session | None = None, loader: Any = None) -> None:
         self.lock = threading.Lock()
         self.session = session
+        # The session's loader, lent to the sessions of AWS profiles.
+        self.loader = loader
         self._clients: OrderedDict[bytes, Any] = OrderedDict()
 
     def client(self, connection: Connection) -> Any:
@@ -203,8 +321,9 @@ class SharedClients:
                 self._clients.move_to_end(key)
                 return self._clients[key]
             if self.session is None:
-                self.session = _new_session()
-            client = connection.new_client(self.session)
+                self.loader = botocore.loaders.create_loader()
+                self.session = _new_session(self.loader)
+            client = connection.new_client(self.session, self.loader)
             if key is not None:
                 self._clients[key] = client
                 while len(self._clients) > SHARED_CLIENTS:
@@ -237,7 +356,8 @@ def _forget_clients_after_fork() -> None:
     connections) is used again. The session and its parsed models are
     kept, unless a parent's thread was using it at the fork."""
     global _SHARED
-    _SHARED = SharedClients(None if _SHARED.lock.locked() else _SHARED.session)
+    kept = not _SHARED.lock.locked()
+    _SHARED = SharedClients(_SHARED.session if kept else None, _SHARED.loader if kept else None)
     for process_client in list(_LIVE):
         process_client._reset()
 
@@ -245,32 +365,43 @@ def _forget_clients_after_fork() -> None:
 os.register_at_fork(after_in_child=_forget_clients_after_fork)
 
 
-def _new_session() -> boto3.session.Session:
+def _new_session(loader: Any = None) -> boto3.session.Session:
     """A boto3 session whose responses' timestamps are read by
-    parse_timestamp."""
+    parse_timestamp, with loader's parsed models where one is given."""
     core = botocore.session.get_session()
+    if loader is not None:
+        core.register_component("data_loader", loader)
+    _parse_timestamps(core)
+    return boto3.session.Session(botocore_session=core)
+
+
+def _parse_timestamps(core: botocore.session.Session) -> None:
+    """The timestamps of core's responses read by parse_timestamp."""
     core.get_component("response_parser_factory").set_parser_defaults(
         timestamp_parser=parse_timestamp
     )
-    return boto3.session.Session(botocore_session=core)
 
 
 def make_s3_client(
     session: boto3.session.Session,
-    endpoint_url: str,
-    access_key: str,
-    secret_key: str,
+    endpoint_url: str | None,
+    access_key: str | None,
+    secret_key: str | None,
     config: Config,
     verify: bool | str | None,
+    session_token: str | None = None,
+    region: str = DEFAULT_REGION,
 ) -> Any:
     """A boto3 S3 client made by session, which the caller holds the lock
-    of: sessions are not thread-safe, clients are."""
+    of: sessions are not thread-safe, clients are. Without keys, the
+    session's own credentials (botocore's, refreshed where they expire)."""
     client = session.client(
         "s3",
         endpoint_url=endpoint_url,
         aws_access_key_id=access_key,
         aws_secret_access_key=secret_key,
-        region_name="us-east-1",
+        aws_session_token=session_token,
+        region_name=region,
         config=config,
         verify=verify,
     )

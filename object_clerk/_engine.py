@@ -42,7 +42,7 @@ from object_clerk._progress import Progress, ProgressCallback
 from object_clerk._resume import IncompleteUpload
 from object_clerk._retry import RetryPolicy
 from object_clerk._settings import Settings
-from object_clerk._source import UploadData, open_source
+from object_clerk._source import UploadData, is_stream, open_source, stream_source
 from object_clerk.exceptions import (
     ObjectClerkConfigurationException,
     ObjectSaveException,
@@ -216,20 +216,29 @@ class Engine:
         callback: ProgressCallback | None = None,
         resume: bool = False,
         overwrite: bool = True,
+        allow_empty: bool = True,
     ) -> Etag:
         """object_data stored under bucket/key (see ObjectClerk.upload_object);
         the ETag of the bytes sent (and, when verified, stored): what a sync
-        compares its listing with."""
+        compares its listing with. Empty data is an empty object unless
+        allow_empty is False (upload_object's published refusal)."""
         headers = upload_headers() if headers is None else headers
         progress = Progress(callback)
         where = f"{bucket}/{key}"
         algorithm = self.settings.checksum_algorithm
+        if is_stream(object_data) and overwrite and not resume and not algorithm:
+            return self._upload_stream(
+                object_data, bucket, key, verify, headers, progress, allow_empty
+            )
         if resume and algorithm:
             raise ObjectClerkConfigurationException(
                 f"upload_object {where}: resume=True does not keep a full-object "
                 f"{algorithm} checksum (parts kept from an earlier upload carry none)"
             )
-        with translated_errors(f"upload_object {where}"), open_source(object_data) as source:
+        with (
+            translated_errors(f"upload_object {where}"),
+            open_source(object_data, allow_empty=allow_empty) as source,
+        ):
             config = self.settings.upload_config
             options = _transfer.WriteOptions(if_none_match=not overwrite, checksum=algorithm)
             if not overwrite:
@@ -265,6 +274,43 @@ class Engine:
                 return sent.etag
 
             return self.verified(store) if verify else store()
+
+    def _upload_stream(
+        self,
+        stream: Any,
+        bucket: str,
+        key: str,
+        verify: bool,
+        headers: dict[str, Any],
+        progress: Progress,
+        allow_empty: bool,
+    ) -> Etag:
+        """A stream (a pipe, standard input) stored as it arrives, read once
+        (see _transfer.upload_stream). A part that fails is sent again from
+        its copy in memory; the whole cannot be read again, so a stored
+        object that is not what was read is removed and reported, not sent
+        again. A conditional write, a resumable one, or one with a
+        full-object checksum needs the sizes or the bytes again: those
+        copy the stream aside first (see _source), as every stream did."""
+        where = f"{bucket}/{key}"
+        with translated_errors(f"upload_object {where}"):
+            source = stream_source(stream, allow_empty)
+            s3 = self.client
+            config = self.settings.upload_config
+            sent = _transfer.upload_stream(
+                s3, source, stream, bucket, key, config, progress, headers
+            )
+            if verify:
+                try:
+                    _guards.check_stored(
+                        s3, bucket, key, sent, f"upload of {source.description}", None
+                    )
+                except _verify.Mismatch as error:
+                    raise ObjectVerificationException(
+                        f"{error}; {source.description} can be read only once, so it was not "
+                        "sent again"
+                    ) from error
+            return sent.etag
 
     def copy(
         self,

@@ -22,6 +22,7 @@ from object_clerk.exceptions import ObjectSaveException, ObjectSourceChangedExce
 
 UploadData = bytes | bytearray | memoryview | str | os.PathLike[str] | IO[bytes]
 
+# A stream (a pipe, a socket) is read in pieces of at most this many bytes.
 READ_SIZE = 8 * 1024 * 1024
 # A stream that cannot seek is copied aside so that it can be read again;
 # up to this many bytes stay in memory.
@@ -61,6 +62,10 @@ class UploadSource:
     fileobj: Reader | None = None
     start: int = 0
     seen: Fingerprint = None
+    # Whether nothing (zero bytes) may be stored: a dataset's empty files
+    # are entries like any other, while upload_object refuses them unless
+    # asked (its published behaviour).
+    allow_empty: bool = True
 
     def fingerprint(self) -> Fingerprint:
         """Size, modification and change times, inode and device of a file
@@ -109,8 +114,15 @@ class UploadSource:
             self.size = _file_source(Path(self.filename)).size
         elif self.fileobj is not None and not isinstance(self.fileobj, _MemoryReader):
             self.size = max(0, self.fileobj.seek(0, io.SEEK_END) - self.start)
-        if self.size == 0:
-            raise ObjectSaveException(f"refusing to upload {self.description}: it is empty")
+        self.refuse_empty()
+
+    def refuse_empty(self) -> None:
+        """Refuse an empty source unless empty objects are allowed."""
+        if self.size == 0 and not self.allow_empty:
+            raise ObjectSaveException(
+                f"refusing to upload {self.description}: it is empty (allow_empty=True stores "
+                "an empty object)"
+            )
 
     def rewind(self) -> None:
         if self.fileobj is not None:
@@ -118,12 +130,13 @@ class UploadSource:
 
 
 @contextmanager
-def open_source(data: UploadData) -> Iterator[UploadSource]:
-    """Wrap data for uploading; refuse an empty or unreadable one."""
+def open_source(data: UploadData, *, allow_empty: bool = True) -> Iterator[UploadSource]:
+    """Wrap data for uploading; refuse an unreadable one, and an empty one
+    unless allow_empty."""
     source_cm = _open(data)
     with source_cm as source:
-        if source.size == 0:
-            raise ObjectSaveException(f"refusing to upload {source.description}: it is empty")
+        source.allow_empty = allow_empty
+        source.refuse_empty()
         yield source
 
 
@@ -193,14 +206,35 @@ def _file_source(path: Path) -> UploadSource:
     return UploadSource(size=size, description=f"file {str(path)!r}", filename=str(path))
 
 
-@contextmanager
-def _seekable(fileobj: IO[bytes]) -> Iterator[tuple[IO[bytes], int, int]]:
+def is_stream(data: UploadData) -> bool:
+    """Whether data is a readable file object that cannot seek: a pipe,
+    a socket, standard input. Such data can be read once only."""
+    if isinstance(data, (bytes, bytearray, memoryview, str, os.PathLike)):
+        return False
+    return callable(getattr(data, "read", None)) and not _is_seekable(data)
+
+
+def stream_source(stream: IO[bytes], allow_empty: bool) -> UploadSource:
+    """The source of an upload that reads stream once, as it arrives (see
+    _transfer.upload_stream): no file behind it to fingerprint, its size
+    known only at its end."""
+    _check_binary(stream)
+    return UploadSource(size=0, description=_describe(stream), allow_empty=allow_empty)
+
+
+def _check_binary(fileobj: IO[bytes]) -> None:
+    """Refuse a closed file object, or one in text mode."""
     try:
         probe = fileobj.read(0)
     except ValueError as error:  # a closed file
         raise ObjectSaveException(f"cannot read {_describe(fileobj)}: {error}") from error
     if not isinstance(probe, (bytes, bytearray)):
         raise TypeError(f"file object must be opened in binary mode, not {type(fileobj).__name__}")
+
+
+@contextmanager
+def _seekable(fileobj: IO[bytes]) -> Iterator[tuple[IO[bytes], int, int]]:
+    _check_binary(fileobj)
     if _is_seekable(fileobj):
         start = fileobj.tell()
         size = max(0, fileobj.seek(0, io.SEEK_END) - start)  # past the end: nothing

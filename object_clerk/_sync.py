@@ -30,7 +30,7 @@ from object_clerk._sync_plan import (
 )
 from object_clerk._sync_report import Action, CheckReport, EntryCallback, ReportEntry, SyncReport
 from object_clerk._sync_run import CHECK, SYNC, Job, Runner
-from object_clerk._tree import items
+from object_clerk._tree import Filters, Patterns, filtered, filters, items
 from object_clerk.exceptions import ObjectClerkConfigurationException, ObjectSaveException
 
 if TYPE_CHECKING:
@@ -50,17 +50,22 @@ def sync(
     callback: ProgressCallback | None = None,
     executor: Executor | None = None,
     on_entry: EntryCallback | None = None,
+    include: Patterns = None,
+    exclude: Patterns = None,
+    max_delete: int | None = None,
 ) -> SyncReport:
     """Make destination hold what source holds; see ObjectClerk.sync.
     on_entry, if given, is called (on the calling thread) with each entry
     of the report as it is decided."""
     _check_workers(workers)
+    _check_max_delete(max_delete)
+    taken = filters(include, exclude)
     src, dst = parse_pair(source, destination)
     job = Job(SYNC, src, dst, dry_run)
     extras: list[Step] = []
     withheld = 0
     with _running(engine, job, executor, workers, callback, on_entry) as runner:
-        for step in plan(items(engine, src), items(engine, dst)):
+        for step in _plan(engine, src, dst, taken):
             refused = _refused(step, dst)
             if refused is not None:
                 runner.record(ReportEntry(step.key, Action.FAILED, NONE, 0, refused, step.detail))
@@ -71,6 +76,8 @@ def sync(
         entries = runner.finish()
         if any(entry.action == Action.FAILED for entry in entries):
             withheld = len(extras)
+        elif max_delete is not None and len(extras) > max_delete:
+            _refuse_deletions(runner, extras, max_delete)
         else:
             for step in extras:
                 runner.add(step)
@@ -88,13 +95,16 @@ def check(
     workers: int = DEFAULT_WORKERS,
     executor: Executor | None = None,
     on_entry: EntryCallback | None = None,
+    include: Patterns = None,
+    exclude: Patterns = None,
 ) -> CheckReport:
     """Compare destination with source without writing; see ObjectClerk.check."""
     _check_workers(workers)
+    taken = filters(include, exclude)
     src, dst = parse_pair(source, destination)
     job = Job(CHECK, src, dst)
     with _running(engine, job, executor, workers, None, on_entry) as runner:
-        for step in plan(items(engine, src), items(engine, dst)):
+        for step in _plan(engine, src, dst, taken):
             if step.kind == COMPARE:
                 runner.add(step)
             else:
@@ -103,6 +113,33 @@ def check(
                 runner.record(ReportEntry(step.key, action, step.evidence, 0, error, step.detail))
         runner.finish()
     return CheckReport(str(src), str(dst), runner.entries)
+
+
+def _plan(engine: Engine, src: Location, dst: Location, taken: Filters) -> Iterator[Step]:
+    """The steps for the keys both sides hold that the filters take: the
+    filters apply to each side's entries before they are paired."""
+    return plan(filtered(items(engine, src), taken), filtered(items(engine, dst), taken))
+
+
+def _refuse_deletions(runner: Runner, extras: list[Step], max_delete: int) -> None:
+    """Report every deletion a sync was to make, none made: more than
+    max_delete of them may mean a wrong source (an empty or unmounted
+    directory, a mistyped prefix) that would empty the destination."""
+    error = ObjectSaveException(
+        f"not deleted: the sync would delete {len(extras)} entries at the destination, more "
+        f"than max_delete={max_delete}; none was deleted"
+    )
+    for step in extras:
+        runner.record(ReportEntry(step.key, Action.FAILED, step.evidence, 0, error, step.detail))
+
+
+def _check_max_delete(max_delete: object) -> None:
+    if max_delete is None:
+        return
+    if not isinstance(max_delete, int) or isinstance(max_delete, bool):
+        raise TypeError(f"max_delete must be an int or None, not {type(max_delete).__name__}")
+    if max_delete < 0:
+        raise ObjectClerkConfigurationException(f"max_delete must be at least 0, not {max_delete}")
 
 
 def _refused(step: Step, destination: Location | None) -> ObjectSaveException | None:

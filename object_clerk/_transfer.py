@@ -23,6 +23,7 @@ from s3transfer import exceptions as s3transfer_errors
 from s3transfer.futures import NonThreadedExecutor
 from s3transfer.manager import TransferManager
 from s3transfer.subscribers import BaseSubscriber
+from s3transfer.utils import ChunksizeAdjuster
 
 from object_clerk import _resume
 from object_clerk._checksum import (
@@ -39,9 +40,9 @@ from object_clerk._errors import is_precondition_failed, is_upload_gone
 from object_clerk._headers import copied_headers
 from object_clerk._layout import upload_part_size
 from object_clerk._progress import Progress
-from object_clerk._source import Reader, SourceChanged, UploadSource
+from object_clerk._source import READ_SIZE, Reader, SourceChanged, UploadSource
 from object_clerk._verify import Mismatch, StoredObject
-from object_clerk.exceptions import ObjectExistsException
+from object_clerk.exceptions import ObjectExistsException, ObjectSaveException
 
 # How a copy reports a source that changed under it (its ETag no longer
 # matches): s3transfer >= 0.15 raises S3CopyFailedError, older ones the
@@ -49,6 +50,8 @@ from object_clerk.exceptions import ObjectExistsException
 COPY_FAILED = (ClientError, getattr(s3transfer_errors, "S3CopyFailedError", ClientError))
 # Objects up to this size are sent by one PutObject from the calling thread.
 SMALL_OBJECT = 8 * 1024 * 1024
+# S3's most parts of one upload.
+MAX_PARTS = 10_000
 
 
 @dataclass(frozen=True)
@@ -468,6 +471,92 @@ def upload(
         future = manager.upload(target, bucket, key, headers, subscribers)  # type: ignore[arg-type, unused-ignore]
         future.result()
     return client.written()
+
+
+def upload_stream(
+    s3: RetryingClient,
+    source: UploadSource,
+    stream: Any,
+    bucket: str,
+    key: str,
+    config: TransferConfig,
+    progress: Progress,
+    headers: dict[str, Any],
+) -> Written:
+    """Store what stream holds as it arrives, read once: a stream that
+    ends before config's threshold is one PutObject, a longer one is sent
+    in parts of its part size, each read whole into memory, sent (retried
+    from that copy) and dropped, so that about threshold + one part is held
+    at most. Each body carries its Content-MD5 and the ETag of the bytes
+    read is returned (see _DigestingClient); a failure aborts the upload,
+    leaving nothing. source.size is the stream's length once read."""
+    client = _DigestingClient(s3, source, None)
+    threshold = int(config.multipart_threshold)
+    first = _read_up_to(stream, threshold)
+    source.size = len(first)
+    if len(first) < threshold:
+        source.refuse_empty()
+        client.put_object(Bucket=bucket, Key=key, Body=io.BytesIO(first), **headers)
+        progress.add(len(first))
+        return client.written()
+    part_size: int = ChunksizeAdjuster().adjust_chunksize(int(config.multipart_chunksize))
+    request = {"Bucket": bucket, "Key": key}
+    created = client.create_multipart_upload(**request, **headers)
+    request["UploadId"] = created["UploadId"]
+    try:
+        parts = _send_stream_parts(client, request, stream, first, part_size, source, progress)
+        client.complete_multipart_upload(**request, MultipartUpload={"Parts": parts})
+    except BaseException:
+        _abort(s3, request)
+        raise
+    return client.written()
+
+
+def _send_stream_parts(
+    client: _DigestingClient,
+    request: dict[str, Any],
+    stream: Any,
+    buffer: bytearray,
+    part_size: int,
+    source: UploadSource,
+    progress: Progress,
+) -> list[dict[str, Any]]:
+    """Send buffer, then the rest of stream, in parts of part_size; the
+    parts' numbers and ETags."""
+    parts: list[dict[str, Any]] = []
+    ended = False
+    while True:
+        while len(buffer) >= part_size or (ended and buffer):
+            if len(parts) == MAX_PARTS:
+                raise ObjectSaveException(
+                    f"{source.description} is longer than {MAX_PARTS} parts of {part_size} "
+                    "bytes, the most one upload takes: set a larger multipart_chunksize"
+                )
+            with memoryview(buffer) as view:  # one copy of the part, not two
+                part = bytes(view[:part_size])
+            del buffer[:part_size]
+            number = len(parts) + 1
+            answer = client.upload_part(**request, PartNumber=number, Body=io.BytesIO(part))
+            parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+            progress.add(len(part))
+        if ended:
+            return parts
+        more = _read_up_to(stream, part_size)
+        source.size += len(more)
+        ended = len(more) < part_size
+        buffer += more
+
+
+def _read_up_to(stream: Any, amount: int) -> bytearray:
+    """The next amount bytes of stream, fewer only at its end: a pipe's
+    read may return less than asked before it ends."""
+    read = bytearray()
+    while len(read) < amount:
+        chunk = stream.read(min(amount - len(read), READ_SIZE))
+        if not chunk:
+            break
+        read += chunk
+    return read
 
 
 def _upload_resumable(

@@ -10,15 +10,17 @@ name sorts with a "/" after it, which is where its keys sort.
 
 from __future__ import annotations
 
+import fnmatch
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from object_clerk import _listing
 from object_clerk._location import LocalTree, Location, StorePrefix
 from object_clerk._sync_plan import Item, sort_key
-from object_clerk.exceptions import ObjectSaveException
+from object_clerk.exceptions import ObjectClerkConfigurationException, ObjectSaveException
 
 if TYPE_CHECKING:
     from object_clerk._engine import Engine
@@ -112,3 +114,58 @@ def listing(engine: Engine, location: StorePrefix) -> Iterator[Item]:
         if not key or key.endswith("/"):
             continue
         yield Item(key, int(entry["Size"]), entry.get("ETag") or "")
+
+
+Patterns = str | Sequence[str] | None
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which keys (relative to the source and destination roots) a sync or
+    a check works on. Patterns are fnmatch's, matched against the whole
+    relative key, case-sensitively: "*" matches any characters, "/"
+    included; "?" one character; "[abc]", "[!abc]" a character of (not of)
+    the set. Every key is taken unless it matches an exclude pattern and no
+    include pattern: excludes apply first, includes after them, and the
+    later filter wins (aws-cli's rule for ``--exclude '*' --include
+    '*.fits'``), whatever the order the patterns were given in."""
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+    def takes(self, key: str) -> bool:
+        if not any(fnmatch.fnmatchcase(key, pattern) for pattern in self.exclude):
+            return True
+        return any(fnmatch.fnmatchcase(key, pattern) for pattern in self.include)
+
+
+def filters(include: Patterns, exclude: Patterns) -> Filters:
+    """The Filters of include and exclude, each a pattern or a sequence of
+    them (None: none)."""
+    return Filters(_patterns("include", include), _patterns("exclude", exclude))
+
+
+def _patterns(name: str, given: Patterns) -> tuple[str, ...]:
+    if given is None:
+        return ()
+    patterns = (given,) if isinstance(given, str) else given
+    if not isinstance(patterns, Sequence):
+        raise TypeError(f"{name} must be a str or a list of str, not {type(given).__name__}")
+    for pattern in patterns:
+        if not isinstance(pattern, str):
+            raise TypeError(f"{name} patterns must be str, not {type(pattern).__name__}")
+        if not pattern:
+            raise ObjectClerkConfigurationException(f"{name} has an empty pattern")
+    return tuple(patterns)
+
+
+def filtered(found: Iterable[Item], taken: Filters) -> Iterator[Item]:
+    """The items of found whose key taken takes, in their order. Filtering
+    both sides before they are paired: an excluded key is neither
+    transferred, nor compared, nor deleted, nor reported."""
+    if not (taken.include or taken.exclude):
+        yield from found
+        return
+    for item in found:
+        if taken.takes(item.key):
+            yield item

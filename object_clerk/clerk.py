@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from object_clerk import _sync
-from object_clerk._client import Connection, Secret
+from object_clerk import _aws_config, _sync
+from object_clerk._aws_config import DEFAULT_REGION
+from object_clerk._client import Connection, Secret, aws_config_connection
 from object_clerk._engine import Engine
 from object_clerk._headers import DEFAULT_CONTENT_TYPE, upload_headers
 from object_clerk._retry import RetryPolicy
-from object_clerk._settings import DEFAULT_LIST_PAGE_SIZE, page_size, settings_from_env
+from object_clerk._settings import (
+    DEFAULT_LIST_PAGE_SIZE,
+    Settings,
+    page_size,
+    settings_from_env,
+)
 from object_clerk._sync import DEFAULT_WORKERS
 from object_clerk.typing import (
     CheckReport,
@@ -84,36 +90,88 @@ class ObjectClerk:
             store a full-object checksum of it, used instead of
             S3_CHECKSUM_ALGORITHM (None: that variable; unset: none)
         """
-        if isinstance(retry_jitter, list):
-            retry_jitter = (retry_jitter[0], retry_jitter[1])
-        policy = RetryPolicy(
-            delay=retry_delay,
-            backoff=retry_backoff,
-            jitter=retry_jitter,
-            max_delay=retry_max_delay,
-            tries=retry_tries,
-        )
-        settings = settings_from_env(
+        policy, settings = _policy_and_settings(
+            retry_delay=retry_delay,
+            retry_backoff=retry_backoff,
+            retry_jitter=retry_jitter,
+            retry_max_delay=retry_max_delay,
+            retry_tries=retry_tries,
+            list_objects_page_size=list_objects_page_size,
             client_config=client_config,
             transfer_config=transfer_config,
-            list_objects_page_size=list_objects_page_size,
             checksum_algorithm=checksum_algorithm,
         )
-        self.host = host
-        self.port = port
+        # None for a clerk of AWS's own endpoint (see from_aws_config).
+        self.host: str | None = host
+        self.port: int | str | None = port
         self.access_key = access_key
         self.use_ssl = use_ssl
-        self.endpoint_url = f"{'https' if use_ssl else 'http'}://{host}:{port}"
+        self.endpoint_url: str | None = f"{'https' if use_ssl else 'http'}://{host}:{port}"
+        self.region = DEFAULT_REGION
+        self.profile: str | None = None
         connection = Connection(
             self.endpoint_url, access_key, Secret(secret_key), settings.client_config, verify
         )
+        self._start(connection, policy, settings)
+
+    @classmethod
+    def from_aws_config(
+        cls,
+        profile: str | None = None,
+        *,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        verify: bool | str | None = None,
+        **options: Any,
+    ) -> ObjectClerk:
+        """A clerk configured as boto3 and the aws command line are: by
+        botocore's own resolution of the environment (AWS_ACCESS_KEY_ID,
+        AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_PROFILE,
+        AWS_DEFAULT_REGION, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL,
+        AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE), the profile (None:
+        AWS_PROFILE, else "default") of ~/.aws/credentials and ~/.aws/config
+        (keys, session token, role to assume, region, endpoint_url, the s3
+        entry of its services section, ca_bundle) and the instance's role.
+
+        endpoint_url and region, where given, take precedence over the
+        configuration's; with no endpoint configured the clerk talks to AWS
+        S3, and with no region it is us-east-1. Credentials that expire (an
+        assumed role) are refreshed by botocore as they do. options are the
+        constructor's other keywords (retry_delay, retry_tries, ...,
+        client_config, transfer_config, checksum_algorithm).
+
+        Pickled to another process (multiprocessing, Dask), the clerk
+        carries its profile, endpoint and region but no credentials: the
+        other process resolves the profile's credentials again, as boto3
+        there would, so that a long-lived worker's never go stale and no
+        pickled task holds a secret. That process needs the same
+        configuration (environment, files or instance role).
+
+        No credentials, a missing profile or an unreadable configuration
+        file: ObjectClerkConfigurationException naming what is missing."""
+        resolved = _aws_config.resolve(profile, endpoint_url, region)
+        policy, settings = _policy_and_settings(**options)
+        clerk = cls.__new__(cls)
+        clerk.endpoint_url = resolved.endpoint_url
+        clerk.host, clerk.port, clerk.use_ssl = _aws_config.host_port_ssl(resolved.endpoint_url)
+        clerk.access_key = resolved.access_key
+        clerk.region = resolved.region
+        clerk.profile = resolved.profile
+        connection = aws_config_connection(resolved, settings.client_config, verify)
+        clerk._start(connection, policy, settings)
+        return clerk
+
+    def _start(self, connection: Connection, policy: RetryPolicy, settings: Settings) -> None:
         self._engine = Engine(connection, policy, settings)
         self._engine.connect()  # a bad endpoint or CA bundle is refused here, not later
 
     def __repr__(self) -> str:
         p = self._engine.policy
+        made_from = "" if self.profile is None else f"profile={self.profile!r}, "
+        if self.profile is not None or self.region != DEFAULT_REGION:
+            made_from += f"region={self.region!r}, "
         return (
-            f"ObjectClerk(host={self.host!r}, port={self.port!r}, "
+            f"ObjectClerk({made_from}host={self.host!r}, port={self.port!r}, "
             f"access_key={self.access_key!r}, secret_key='***', retry_delay={p.delay!r}, "
             f"retry_backoff={p.backoff!r}, retry_jitter={p.jitter!r}, "
             f"retry_max_delay={p.max_delay!r}, retry_tries={p.tries!r}, use_ssl={self.use_ssl!r})"
@@ -204,6 +262,7 @@ class ObjectClerk:
         callback: ProgressCallback | None = None,
         resume: bool = False,
         overwrite: bool = True,
+        allow_empty: bool = False,
     ) -> None:
         """Store object_data (bytes, a str or Path naming a file, or a
         readable binary file object) under bucket/object_key with its
@@ -230,10 +289,22 @@ class ObjectClerk:
         completed unless the file is as it was when the attempt began, and
         a short read sends nothing. The key keeps what it held, the upload
         is tried again (VERIFY_ATTEMPTS in all when verified), and then
-        ObjectSourceChangedException says so."""
+        ObjectSourceChangedException says so.
+
+        Empty data is refused (ObjectSaveException), as it always was,
+        unless allow_empty=True: then it is stored as an empty object,
+        verified like any other (its ETag is the MD5 of nothing)."""
         headers = upload_headers(content_type, metadata, storage_class)
         self._engine.upload(
-            object_data, bucket, object_key, verify_checksum, headers, callback, resume, overwrite
+            object_data,
+            bucket,
+            object_key,
+            verify_checksum,
+            headers,
+            callback,
+            resume,
+            overwrite,
+            allow_empty,
         )
 
     def copy_object(
@@ -310,6 +381,9 @@ class ObjectClerk:
         callback: ProgressCallback | None = None,
         executor: Executor | None = None,
         on_entry: EntryCallback | None = None,
+        include: str | Sequence[str] | None = None,
+        exclude: str | Sequence[str] | None = None,
+        max_delete: int | None = None,
     ) -> SyncReport:
         """Make destination hold what source holds: a local directory or an
         "s3://bucket/prefix" each (local to store uploads, store to local
@@ -321,7 +395,16 @@ class ObjectClerk:
         every transfer succeeded. dry_run decides and writes nothing. A
         failed entry is in the report with its exception; the others go on.
         Steps run on executor (default: a pool of workers threads); callback
-        is called with the bytes transferred."""
+        is called with the bytes transferred.
+
+        include and exclude (a pattern or a list of them) choose the keys,
+        relative to the source and destination roots, that the sync works
+        on at both sides: fnmatch patterns ("*" matching "/" too) where a
+        key matching an exclude pattern is left out unless it matches an
+        include pattern too (see README, "Filters"). A key left out is
+        neither transferred, nor deleted, nor reported. With max_delete=N a
+        sync that would delete more than N entries deletes none: each is
+        reported failed, saying why."""
         return _sync.sync(
             self._engine,
             source,
@@ -332,6 +415,9 @@ class ObjectClerk:
             callback=callback,
             executor=executor,
             on_entry=on_entry,
+            include=include,
+            exclude=exclude,
+            max_delete=max_delete,
         )
 
     def check(
@@ -342,11 +428,14 @@ class ObjectClerk:
         workers: int = DEFAULT_WORKERS,
         executor: Executor | None = None,
         on_entry: EntryCallback | None = None,
+        include: str | Sequence[str] | None = None,
+        exclude: str | Sequence[str] | None = None,
     ) -> CheckReport:
         """Compare destination with source, entry by entry, writing nothing:
         same, differ, missing (not at the destination), extra (only there),
         or unverifiable (nothing the store keeps can tell). The report is ok
-        only when every entry is the same."""
+        only when every entry is the same. include and exclude choose the
+        keys compared, as for sync."""
         return _sync.check(
             self._engine,
             source,
@@ -354,6 +443,8 @@ class ObjectClerk:
             workers=workers,
             executor=executor,
             on_entry=on_entry,
+            include=include,
+            exclude=exclude,
         )
 
     # -- unfinished uploads ----------------------------------------------------
@@ -378,3 +469,34 @@ class ObjectClerk:
         if not isinstance(older_than, timedelta):
             raise TypeError(f"older_than must be a timedelta, not {type(older_than).__name__}")
         return self._engine.abort_incomplete_uploads(bucket, prefix, older_than)
+
+
+def _policy_and_settings(
+    retry_delay: float = 1,
+    retry_backoff: float = 2,
+    retry_jitter: float | tuple[float, float] = 0,
+    retry_max_delay: float | None = 60,
+    retry_tries: int = -1,
+    list_objects_page_size: int = DEFAULT_LIST_PAGE_SIZE,
+    client_config: dict[str, Any] | None = None,
+    transfer_config: dict[str, Any] | None = None,
+    checksum_algorithm: str | None = None,
+) -> tuple[RetryPolicy, Settings]:
+    """The retry policy and settings of the constructor's keywords (see
+    ObjectClerk.__init__), with the environment's variables."""
+    if isinstance(retry_jitter, list):
+        retry_jitter = (retry_jitter[0], retry_jitter[1])
+    policy = RetryPolicy(
+        delay=retry_delay,
+        backoff=retry_backoff,
+        jitter=retry_jitter,
+        max_delay=retry_max_delay,
+        tries=retry_tries,
+    )
+    settings = settings_from_env(
+        client_config=client_config,
+        transfer_config=transfer_config,
+        list_objects_page_size=list_objects_page_size,
+        checksum_algorithm=checksum_algorithm,
+    )
+    return policy, settings

@@ -3,7 +3,9 @@
 Argument parsing and output only; every operation is the library's. The
 endpoint comes from --endpoint-url or AWS_ENDPOINT_URL, the credentials
 from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (never from an argument,
-so that the secret is in no process list or shell history), and the
+so that the secret is in no process list or shell history); without
+them, or with --profile or --region, from the AWS configuration as the aws
+command line reads it (ObjectClerk.from_aws_config). The
 clerk's own variables (MULTIPART_THRESHOLD, S3_*_CONFIG) apply as they do
 in the library.
 
@@ -136,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("location", metavar="s3://BUCKET/KEY")
 
     put = command("put", "upload a file, verified", run_put)
-    put.add_argument("local", metavar="LOCAL")
+    put.add_argument("local", metavar="LOCAL", help='a file, or "-" for standard input')
     put.add_argument("location", metavar="s3://BUCKET/KEY")
     put.add_argument(
         "--resume",
@@ -174,6 +176,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="remove entries of DST absent from SRC, once every transfer succeeded",
     )
     sync.add_argument("--dry-run", action="store_true", help="decide and report, write nothing")
+    sync.add_argument(
+        "--max-delete",
+        type=int,
+        metavar="N",
+        help="with --delete: when more than N entries would be deleted, delete none",
+    )
+    _add_filters(sync)
     _add_workers(sync)
 
     uploads = command(
@@ -200,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = command("check", "compare DST with SRC entry by entry, writing nothing", run_check)
     check.add_argument("source", metavar="SRC")
     check.add_argument("destination", metavar="DST")
+    _add_filters(check)
     _add_workers(check)
     return parser
 
@@ -217,6 +227,17 @@ def _add_common(parser: argparse.ArgumentParser, suppress: bool) -> None:
         "--endpoint-url",
         default=default(None),
         help="the S3 endpoint, e.g. http://127.0.0.1:8080 (default: AWS_ENDPOINT_URL)",
+    )
+    group.add_argument(
+        "--profile",
+        default=default(None),
+        help="the AWS profile to take the credentials, region and endpoint from "
+        "(default: AWS_PROFILE, else the keys and endpoint variables, else the default profile)",
+    )
+    group.add_argument(
+        "--region",
+        default=default(None),
+        help="the region to sign requests for (default: the AWS configuration's, else us-east-1)",
     )
     group.add_argument(
         "--ca-bundle",
@@ -274,6 +295,20 @@ def _add_common(parser: argparse.ArgumentParser, suppress: bool) -> None:
     )
 
 
+def _add_filters(parser: argparse.ArgumentParser) -> None:
+    """--include and --exclude, repeatable: as the library's include= and
+    exclude= (a key matching an --exclude is left out unless it matches an
+    --include)."""
+    for name, role in (("exclude", "leave out"), ("include", "take back, after --exclude,")):
+        parser.add_argument(
+            f"--{name}",
+            action="append",
+            metavar="PATTERN",
+            help=f"{role} keys matching PATTERN (fnmatch, relative to SRC and DST; "
+            '"*" matches "/" too); repeatable',
+        )
+
+
 def _add_workers(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers",
@@ -326,14 +361,25 @@ def parse_endpoint(url: str) -> tuple[str, int, bool]:
 
 def make_clerk(args: argparse.Namespace, env: Mapping[str, str]) -> ObjectClerk:
     """A clerk for the endpoint and credentials the command line and the
-    environment name."""
+    environment name; without an endpoint and both keys there, or with
+    --profile or --region, the one the AWS configuration of this process
+    (its environment, ~/.aws/config and ~/.aws/credentials) gives."""
+    keys = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
     url = args.endpoint_url or env.get("AWS_ENDPOINT_URL")
-    if not url:
-        raise UsageError("no endpoint: give --endpoint-url or set AWS_ENDPOINT_URL")
+    if args.profile or args.region or not url or not all(env.get(name) for name in keys):
+        return ObjectClerk.from_aws_config(
+            args.profile,
+            endpoint_url=url or None,
+            region=args.region,
+            verify=False if args.no_verify_ssl else args.ca_bundle,
+            retry_delay=args.retry_delay,
+            retry_backoff=args.retry_backoff,
+            retry_jitter=args.retry_jitter,
+            retry_max_delay=args.retry_max_delay,
+            retry_tries=args.retry_tries,
+        )
+    assert url is not None
     host, port, use_ssl = parse_endpoint(url)
-    missing = [name for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY") if not env.get(name)]
-    if missing:
-        raise UsageError(f"no credentials: set {' and '.join(missing)}")
     verify: bool | str | None = args.ca_bundle or env.get("AWS_CA_BUNDLE") or None
     if args.no_verify_ssl:
         verify = False
@@ -481,7 +527,23 @@ def run_info(clerk: ObjectClerk, args: argparse.Namespace, out: Output) -> int:
 
 
 def run_put(clerk: ObjectClerk, args: argparse.Namespace, out: Output) -> int:
+    if args.local == "-":
+        return _put_stdin(clerk, args.location, out, args.resume)
     _upload(clerk, Path(args.local), args.location, out, resume=args.resume)
+    return OK
+
+
+def _put_stdin(clerk: ObjectClerk, location: str, out: Output, resume: bool) -> int:
+    """Standard input uploaded as it arrives (in parts past the threshold),
+    verified against the ETag of the bytes read."""
+    bucket, key = split_object(location)
+    with out.progress(None) as bar:
+        callback = bar.update if bar is not None else None
+        clerk.upload_object(
+            sys.stdin.buffer, bucket, key, callback=callback, resume=resume, allow_empty=True
+        )
+    stored = int(clerk.get_object_info(bucket, key)["content-length"])
+    _done(out, "uploaded", "standard input", f"{SCHEME}{bucket}/{key}", stored)
     return OK
 
 
@@ -568,6 +630,9 @@ def run_sync(clerk: ObjectClerk, args: argparse.Namespace, out: Output) -> int:
             workers=args.workers,
             callback=bar.update if bar is not None else None,
             on_entry=_counting(bar),
+            include=args.include,
+            exclude=args.exclude,
+            max_delete=args.max_delete,
         )
     _print_sync(report, out)
     return OK if report.ok else FAILED
@@ -576,7 +641,12 @@ def run_sync(clerk: ObjectClerk, args: argparse.Namespace, out: Output) -> int:
 def run_check(clerk: ObjectClerk, args: argparse.Namespace, out: Output) -> int:
     with out.progress(None) as bar:
         report = clerk.check(
-            args.source, args.destination, workers=args.workers, on_entry=_counting(bar)
+            args.source,
+            args.destination,
+            workers=args.workers,
+            on_entry=_counting(bar),
+            include=args.include,
+            exclude=args.exclude,
         )
     _print_check(report, out)
     return OK if report.ok else FAILED
@@ -589,7 +659,7 @@ def _upload(
     size = path.stat().st_size if path.is_file() else None
     with out.progress(size) as bar:
         callback = bar.update if bar is not None else None
-        clerk.upload_object(path, bucket, key, callback=callback, resume=resume)
+        clerk.upload_object(path, bucket, key, callback=callback, resume=resume, allow_empty=True)
     # What the store holds: the file may have changed since it was measured.
     stored = int(clerk.get_object_info(bucket, key)["content-length"])
     _done(out, "uploaded", str(path), f"{SCHEME}{bucket}/{key}", stored)

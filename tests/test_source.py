@@ -14,10 +14,10 @@ from object_clerk._source import open_source
 DATA = os.urandom(3 * 1024 * 1024 + 17)
 
 
-def read_all(data: object) -> tuple[bytes, int]:
+def read_all(data: object, allow_empty: bool = True) -> tuple[bytes, int]:
     """What an upload attempt reads from the source, checked to be the same
     on a second attempt."""
-    with open_source(data) as source:  # type: ignore[arg-type]
+    with open_source(data, allow_empty=allow_empty) as source:  # type: ignore[arg-type]
         attempts = []
         for _ in range(2):
             if source.filename is not None:
@@ -68,12 +68,15 @@ def test_a_stream_that_cannot_seek_is_read_once_and_kept(data_file: Path) -> Non
 
 
 @pytest.mark.parametrize("empty", [b"", bytearray(), "EMPTY_FILE", io.BytesIO()])
-def test_empty_data_is_refused(empty: object, tmp_path: Path) -> None:
+def test_empty_data_is_refused_unless_allowed(empty: object, tmp_path: Path) -> None:
     if empty == "EMPTY_FILE":
         empty = tmp_path / "empty"
         empty.write_bytes(b"")
     with pytest.raises(ObjectSaveException, match="empty"):
-        read_all(empty)
+        read_all(empty, allow_empty=False)
+    if isinstance(empty, io.BytesIO):
+        empty.seek(0)
+    assert read_all(empty) == (b"", 0)
 
 
 def test_a_missing_file_is_named(tmp_path: Path) -> None:
@@ -105,4 +108,4 @@ def test_a_bytesio_positioned_past_its_end_is_empty() -> None:
     buffer = io.BytesIO(b"abc")
     buffer.seek(10)
     with pytest.raises(ObjectSaveException, match="empty"):
-        read_all(buffer)
+        read_all(buffer, allow_empty=False)
