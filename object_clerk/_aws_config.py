@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import botocore.session
+import botocore.utils
 from botocore.configprovider import ConfiguredEndpointProvider
 from botocore.exceptions import BotoCoreError
 
@@ -91,8 +92,16 @@ def resolve(
     with _configuration(profile):
         credentials = core.get_credentials()
         frozen = credentials.get_frozen_credentials() if credentials is not None else None
-        region = region or core.get_config_variable("region") or DEFAULT_REGION
-        endpoint_url = endpoint_url or _configured_endpoint(core)
+        if region is None:
+            region = core.get_config_variable("region") or DEFAULT_REGION
+        # botocore would refuse it only when the client is made.
+        if not isinstance(region, str) or not region:
+            raise ObjectClerkConfigurationException(
+                f"region must be a region's name, not {region!r}"
+            )
+        botocore.utils.validate_region_name(region)
+        if endpoint_url is None:
+            endpoint_url = _configured_endpoint(core)
     if endpoint_url is not None:
         endpoint_url = _checked_endpoint(endpoint_url)
     if frozen is None or not frozen.access_key or not frozen.secret_key:

@@ -486,8 +486,9 @@ def upload_stream(
     """Store what stream holds as it arrives, read once: a stream that
     ends before config's threshold is one PutObject, a longer one is sent
     in parts of its part size, each read whole into memory, sent (retried
-    from that copy) and dropped, so that about threshold + one part is held
-    at most. Each body carries its Content-MD5 and the ETag of the bytes
+    from that copy) and dropped: what is held is bounded by a few parts
+    (the threshold read first, the part being read, the part being sent),
+    whatever the stream's length. Each body carries its Content-MD5 and the ETag of the bytes
     read is returned (see _DigestingClient); a failure aborts the upload,
     leaving nothing. source.size is the stream's length once read."""
     client = _DigestingClient(s3, source, None)

@@ -145,8 +145,12 @@ def test_missing_credentials_and_profiles_are_named(
         ObjectClerk.from_aws_config()
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     aws_files(DEFAULT_PROFILE)
-    with pytest.raises(ObjectClerkConfigurationException, match="endpoint URL"):
-        ObjectClerk.from_aws_config(endpoint_url="ftp://example")
+    for endpoint_url in ("ftp://example", "http://[::1", ""):
+        with pytest.raises(ObjectClerkConfigurationException, match="endpoint URL"):
+            ObjectClerk.from_aws_config(endpoint_url=endpoint_url)
+    for region in ("bad region!", ""):
+        with pytest.raises(ObjectClerkConfigurationException, match="region"):
+            ObjectClerk.from_aws_config(region=region)
 
 
 def test_the_session_token_is_sent_and_shown_nowhere(
