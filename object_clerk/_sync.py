@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
+from object_clerk._hash_cache import HashCache
 from object_clerk._location import LocalTree, Location, parse_pair
 from object_clerk._progress import ProgressCallback
 from object_clerk._sync_plan import (
@@ -50,13 +51,14 @@ def sync(
     callback: ProgressCallback | None = None,
     executor: Executor | None = None,
     on_entry: EntryCallback | None = None,
+    hash_cache: HashCache | None = None,
 ) -> SyncReport:
     """Make destination hold what source holds; see ObjectClerk.sync.
     on_entry, if given, is called (on the calling thread) with each entry
     of the report as it is decided."""
     _check_workers(workers)
     src, dst = parse_pair(source, destination)
-    job = Job(SYNC, src, dst, dry_run)
+    job = Job(SYNC, src, dst, dry_run, _prepared(hash_cache, src, dst))
     extras: list[Step] = []
     withheld = 0
     with _running(engine, job, executor, workers, callback, on_entry) as runner:
@@ -88,11 +90,12 @@ def check(
     workers: int = DEFAULT_WORKERS,
     executor: Executor | None = None,
     on_entry: EntryCallback | None = None,
+    hash_cache: HashCache | None = None,
 ) -> CheckReport:
     """Compare destination with source without writing; see ObjectClerk.check."""
     _check_workers(workers)
     src, dst = parse_pair(source, destination)
-    job = Job(CHECK, src, dst)
+    job = Job(CHECK, src, dst, hash_cache=_prepared(hash_cache, src, dst))
     with _running(engine, job, executor, workers, None, on_entry) as runner:
         for step in plan(items(engine, src), items(engine, dst)):
             if step.kind == COMPARE:
@@ -103,6 +106,20 @@ def check(
                 runner.record(ReportEntry(step.key, action, step.evidence, 0, error, step.detail))
         runner.finish()
     return CheckReport(str(src), str(dst), runner.entries)
+
+
+def _prepared(cache: HashCache | None, *sides: Location) -> HashCache | None:
+    """The hash cache a run uses: none without a local side (nothing to
+    hash), else checked to be outside the local tree and made ready,
+    before anything is read."""
+    local = [side for side in sides if isinstance(side, LocalTree)]
+    if cache is None or not local:
+        return None
+    for side, role in zip(sides, ("source", "destination"), strict=True):
+        if isinstance(side, LocalTree):
+            cache.refuse_inside(side.root, role)
+    cache.prepare()
+    return cache
 
 
 def _refused(step: Step, destination: Location | None) -> ObjectSaveException | None:

@@ -12,6 +12,7 @@ from typing import Any
 from object_clerk import _sync
 from object_clerk._client import Connection, Secret
 from object_clerk._engine import Engine
+from object_clerk._hash_cache import HashCache
 from object_clerk._headers import DEFAULT_CONTENT_TYPE, upload_headers
 from object_clerk._retry import RetryPolicy
 from object_clerk._settings import DEFAULT_LIST_PAGE_SIZE, page_size, settings_from_env
@@ -310,6 +311,7 @@ class ObjectClerk:
         callback: ProgressCallback | None = None,
         executor: Executor | None = None,
         on_entry: EntryCallback | None = None,
+        hash_cache: str | os.PathLike[str] | None = None,
     ) -> SyncReport:
         """Make destination hold what source holds: a local directory or an
         "s3://bucket/prefix" each (local to store uploads, store to local
@@ -321,7 +323,8 @@ class ObjectClerk:
         every transfer succeeded. dry_run decides and writes nothing. A
         failed entry is in the report with its exception; the others go on.
         Steps run on executor (default: a pool of workers threads); callback
-        is called with the bytes transferred."""
+        is called with the bytes transferred. hash_cache names a file (outside
+        both trees) that keeps local files' digests between runs."""
         return _sync.sync(
             self._engine,
             source,
@@ -332,6 +335,7 @@ class ObjectClerk:
             callback=callback,
             executor=executor,
             on_entry=on_entry,
+            hash_cache=HashCache.at(hash_cache) if hash_cache is not None else None,
         )
 
     def check(
@@ -342,11 +346,12 @@ class ObjectClerk:
         workers: int = DEFAULT_WORKERS,
         executor: Executor | None = None,
         on_entry: EntryCallback | None = None,
+        hash_cache: str | os.PathLike[str] | None = None,
     ) -> CheckReport:
         """Compare destination with source, entry by entry, writing nothing:
         same, differ, missing (not at the destination), extra (only there),
         or unverifiable (nothing the store keeps can tell). The report is ok
-        only when every entry is the same."""
+        only when every entry is the same. hash_cache: as for sync."""
         return _sync.check(
             self._engine,
             source,
@@ -354,6 +359,7 @@ class ObjectClerk:
             workers=workers,
             executor=executor,
             on_entry=on_entry,
+            hash_cache=HashCache.at(hash_cache) if hash_cache is not None else None,
         )
 
     # -- unfinished uploads ----------------------------------------------------

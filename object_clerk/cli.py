@@ -175,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sync.add_argument("--dry-run", action="store_true", help="decide and report, write nothing")
     _add_workers(sync)
+    _add_hash_cache(sync)
 
     uploads = command(
         "uploads", "list the unfinished multipart uploads under s3://bucket[/prefix]", run_uploads
@@ -201,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("source", metavar="SRC")
     check.add_argument("destination", metavar="DST")
     _add_workers(check)
+    _add_hash_cache(check)
     return parser
 
 
@@ -280,6 +282,15 @@ def _add_workers(parser: argparse.ArgumentParser) -> None:
         type=_positive,
         default=DEFAULT_WORKERS,
         help=f"entries worked on at once (default: {DEFAULT_WORKERS})",
+    )
+
+
+def _add_hash_cache(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--hash-cache",
+        metavar="PATH",
+        help="keep local files' digests in this file (outside both trees) between runs: "
+        "unchanged files are not read again",
     )
 
 
@@ -568,6 +579,7 @@ def run_sync(clerk: ObjectClerk, args: argparse.Namespace, out: Output) -> int:
             workers=args.workers,
             callback=bar.update if bar is not None else None,
             on_entry=_counting(bar),
+            hash_cache=args.hash_cache,
         )
     _print_sync(report, out)
     return OK if report.ok else FAILED
@@ -576,7 +588,11 @@ def run_sync(clerk: ObjectClerk, args: argparse.Namespace, out: Output) -> int:
 def run_check(clerk: ObjectClerk, args: argparse.Namespace, out: Output) -> int:
     with out.progress(None) as bar:
         report = clerk.check(
-            args.source, args.destination, workers=args.workers, on_entry=_counting(bar)
+            args.source,
+            args.destination,
+            workers=args.workers,
+            on_entry=_counting(bar),
+            hash_cache=args.hash_cache,
         )
     _print_check(report, out)
     return OK if report.ok else FAILED
