@@ -112,8 +112,7 @@ def _prepared(cache: HashCache | None, *sides: Location) -> HashCache | None:
     """The hash cache a run uses: none without a local side (nothing to
     hash), else checked to be outside the local tree and made ready,
     before anything is read."""
-    local = [side for side in sides if isinstance(side, LocalTree)]
-    if cache is None or not local:
+    if cache is None or not any(isinstance(side, LocalTree) for side in sides):
         return None
     for side, role in zip(sides, ("source", "destination"), strict=True):
         if isinstance(side, LocalTree):

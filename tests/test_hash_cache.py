@@ -313,7 +313,7 @@ def test_the_cache_works_on_a_process_pool(
     assert cached(again) == set(TREE)
 
 
-def test_a_cache_inside_a_tree_is_refused(
+def test_a_cache_inside_a_tree_or_unusable_is_refused(
     clerk: ObjectClerk, s3: Any, bucket: str, tree: Path, tmp_path: Path
 ) -> None:
     for inside in (tree / "digests.db", tree / "sub" / "digests.db", tree):
@@ -327,6 +327,9 @@ def test_a_cache_inside_a_tree_is_refused(
     with pytest.raises(ObjectClerkConfigurationException, match="inside the source"):
         clerk.check(tree, f"s3://{bucket}/set", hash_cache=tree / "digests.db")
     assert not down.exists()
+    for unusable in (tmp_path / "no such directory" / "digests.db", tmp_path):
+        with pytest.raises(ObjectClerkConfigurationException, match="hash cache"):
+            clerk.check(tree, f"s3://{bucket}/set", hash_cache=unusable)
 
 
 def test_the_command_line_takes_a_hash_cache(
