@@ -257,8 +257,10 @@ def _name_of_key(key: str) -> bytes:
 def _row_checksum(root: bytes, key: bytes, state: str, recorded_ns: int, digests: str) -> str:
     """A SHA-256 over every field of a row: a row damaged in any of them
     (a torn write, a flipped bit SQLite's own checks do not see) fails it."""
-    fields = [SCHEMA_VERSION, root.hex(), key.hex(), state, recorded_ns, digests]
-    return hashlib.sha256(json.dumps(fields).encode("ascii")).hexdigest()
+    # No field holds the separator: hex, decimal digits and spaces, and
+    # JSON (which escapes every control character).
+    fields = (SCHEMA_VERSION, root.hex(), key.hex(), state, str(recorded_ns), digests)
+    return hashlib.sha256("\x1f".join(fields).encode()).hexdigest()
 
 
 @contextlib.contextmanager
