@@ -171,8 +171,11 @@ class HashCache:
         self, entry: CacheEntry, state: str, recorded_ns: int, digests: str, checksum: str
     ) -> dict[str, str]:
         """The digests of a row, when they are of the file as it is now."""
-        if checksum != _row_checksum(entry.root, entry.key, state, recorded_ns, digests):
-            logger.warning("an entry of the hash cache %s fails its checksum: ignored", self.path)
+        typed = isinstance(state, str) and isinstance(digests, str) and isinstance(recorded_ns, int)
+        if not typed or checksum != _row_checksum(
+            entry.root, entry.key, state, recorded_ns, digests
+        ):
+            _warn_once(self, "an entry of the hash cache %s fails its checksum: ignored")
             return {}
         try:
             recorded = FileState.parse(state)
@@ -373,9 +376,23 @@ def _connection(cache: HashCache) -> sqlite3.Connection | None:
 
 def _give_up(cache: HashCache, error: sqlite3.Error) -> None:
     """Hash files instead of using a cache that failed, for the rest of
-    this process's life (warned once)."""
+    this run in this process (warned once)."""
     with _given_up_lock:
         if (os.getpid(), cache.path) in _given_up:
             return
         _given_up.add((os.getpid(), cache.path))
     logger.warning("the hash cache %s failed (%s): files are hashed instead", cache.path, error)
+
+
+_warned: set[tuple[int, int, Path, str]] = set()
+
+
+def _warn_once(cache: HashCache, message: str) -> None:
+    """A warning about cache's path, once per run in each process (a
+    damaged cache would otherwise say it for every file)."""
+    key = (os.getpid(), _runs.get(cache.path, 0), cache.path, message)
+    with _given_up_lock:
+        if key in _warned:
+            return
+        _warned.add(key)
+    logger.warning(message, cache.path)

@@ -209,6 +209,7 @@ def test_a_damaged_row_is_never_trusted(
     fails its checksum: the file is hashed, and found different."""
     location = f"s3://{bucket}/set"
     s3.put_object(Bucket=bucket, Key="set/a.txt", Body=b"ALPHA" * 100)
+    s3.put_object(Bucket=bucket, Key="set/b.txt", Body=TREE["b.txt"])
     path = tmp_path / "digests.db"
     cache = cache_at(path)
     settle(tree)
@@ -219,9 +220,12 @@ def test_a_damaged_row_is_never_trusted(
             "UPDATE files SET digests=? WHERE key=?",
             (json.dumps({"etag": stored_etag}), b"a.txt"),
         )
+        # and a field of another type altogether
+        connection.execute("UPDATE files SET state=42 WHERE key=?", (b"b.txt",))
     again = check(clerk, tree, location, cache)
     assert outcome(again)["a.txt"] == ("differ", "md5")
-    assert "a.txt" not in cached(again)
+    assert outcome(again)["b.txt"] == ("same", "md5")
+    assert cached(again) == set()
 
 
 @pytest.mark.parametrize(
