@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
+from object_clerk._hash_cache import HashCache
 from object_clerk._location import LocalTree, Location, parse_pair
 from object_clerk._progress import ProgressCallback
 from object_clerk._sync_plan import (
@@ -53,6 +54,7 @@ def sync(
     include: Patterns = None,
     exclude: Patterns = None,
     max_delete: int | None = None,
+    hash_cache: HashCache | None = None,
 ) -> SyncReport:
     """Make destination hold what source holds; see ObjectClerk.sync.
     on_entry, if given, is called (on the calling thread) with each entry
@@ -61,7 +63,7 @@ def sync(
     _check_max_delete(max_delete)
     taken = filters(include, exclude)
     src, dst = parse_pair(source, destination)
-    job = Job(SYNC, src, dst, dry_run)
+    job = Job(SYNC, src, dst, dry_run, _prepared(hash_cache, src, dst))
     extras: list[Step] = []
     withheld = 0
     with _running(engine, job, executor, workers, callback, on_entry) as runner:
@@ -97,12 +99,13 @@ def check(
     on_entry: EntryCallback | None = None,
     include: Patterns = None,
     exclude: Patterns = None,
+    hash_cache: HashCache | None = None,
 ) -> CheckReport:
     """Compare destination with source without writing; see ObjectClerk.check."""
     _check_workers(workers)
     taken = filters(include, exclude)
     src, dst = parse_pair(source, destination)
-    job = Job(CHECK, src, dst)
+    job = Job(CHECK, src, dst, hash_cache=_prepared(hash_cache, src, dst))
     with _running(engine, job, executor, workers, None, on_entry) as runner:
         for step in _plan(engine, src, dst, taken):
             if step.kind == COMPARE:
@@ -140,6 +143,19 @@ def _check_max_delete(max_delete: object) -> None:
         raise TypeError(f"max_delete must be an int or None, not {type(max_delete).__name__}")
     if max_delete < 0:
         raise ObjectClerkConfigurationException(f"max_delete must be at least 0, not {max_delete}")
+
+
+def _prepared(cache: HashCache | None, *sides: Location) -> HashCache | None:
+    """The hash cache a run uses: none without a local side (nothing to
+    hash), else checked to be outside the local tree and made ready,
+    before anything is read."""
+    if cache is None or not any(isinstance(side, LocalTree) for side in sides):
+        return None
+    for side, role in zip(sides, ("source", "destination"), strict=True):
+        if isinstance(side, LocalTree):
+            cache.refuse_inside(side.root, role)
+    cache.prepare()
+    return cache
 
 
 def _refused(step: Step, destination: Location | None) -> ObjectSaveException | None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from object_clerk import _compare, _listing, _localfs
 from object_clerk._checksum import Etag
+from object_clerk._hash_cache import HashCache
 from object_clerk._location import LocalTree, Location, StorePrefix
 from object_clerk._progress import ProgressCallback
 from object_clerk._source import open_source
@@ -61,12 +62,14 @@ Unconfirmed = dict[str, tuple[Path, Etag]]
 @dataclass(frozen=True)
 class Job:
     """What every step of one sync or check shares: which operation, the
-    two locations, and whether to write at all. Picklable."""
+    two locations, whether to write at all, and the local digest cache to
+    use, if any. Picklable."""
 
     operation: Operation
     source: Location
     destination: Location
     dry_run: bool = False
+    hash_cache: HashCache | None = None
 
 
 def run_batch(
@@ -239,13 +242,13 @@ def compare(engine: Engine, job: Job, step: Step) -> Verdict:
         path, key = local_path(src.root, step.key), dst.object_key(step.key)
         listed = step.destination
         return _compare.file_and_object(
-            engine, path, dst.bucket, key, listed.size, listed.etag or ""
+            engine, path, dst.bucket, key, listed.size, listed.etag or "", job.hash_cache, src.root
         )
     if isinstance(src, StorePrefix) and isinstance(dst, LocalTree):
         path, key = local_path(dst.root, step.key), src.object_key(step.key)
         listed = step.source
         return _compare.file_and_object(
-            engine, path, src.bucket, key, listed.size, listed.etag or ""
+            engine, path, src.bucket, key, listed.size, listed.etag or "", job.hash_cache, dst.root
         )
     assert isinstance(src, StorePrefix) and isinstance(dst, StorePrefix)
     return _compare.objects(

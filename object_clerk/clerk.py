@@ -13,6 +13,7 @@ from object_clerk import _aws_config, _sync
 from object_clerk._aws_config import DEFAULT_REGION
 from object_clerk._client import Connection, Secret, aws_config_connection
 from object_clerk._engine import Engine
+from object_clerk._hash_cache import HashCache
 from object_clerk._headers import DEFAULT_CONTENT_TYPE, upload_headers
 from object_clerk._retry import RetryPolicy
 from object_clerk._settings import (
@@ -384,6 +385,7 @@ class ObjectClerk:
         include: str | Sequence[str] | None = None,
         exclude: str | Sequence[str] | None = None,
         max_delete: int | None = None,
+        hash_cache: str | os.PathLike[str] | None = None,
     ) -> SyncReport:
         """Make destination hold what source holds: a local directory or an
         "s3://bucket/prefix" each (local to store uploads, store to local
@@ -404,7 +406,8 @@ class ObjectClerk:
         include pattern too (see README, "Filters"). A key left out is
         neither transferred, nor deleted, nor reported. With max_delete=N a
         sync that would delete more than N entries deletes none: each is
-        reported failed, saying why."""
+        reported failed, saying why. hash_cache names a file (outside both
+        trees) that keeps local files' digests between runs."""
         return _sync.sync(
             self._engine,
             source,
@@ -418,6 +421,7 @@ class ObjectClerk:
             include=include,
             exclude=exclude,
             max_delete=max_delete,
+            hash_cache=HashCache.at(hash_cache) if hash_cache is not None else None,
         )
 
     def check(
@@ -430,12 +434,13 @@ class ObjectClerk:
         on_entry: EntryCallback | None = None,
         include: str | Sequence[str] | None = None,
         exclude: str | Sequence[str] | None = None,
+        hash_cache: str | os.PathLike[str] | None = None,
     ) -> CheckReport:
         """Compare destination with source, entry by entry, writing nothing:
         same, differ, missing (not at the destination), extra (only there),
         or unverifiable (nothing the store keeps can tell). The report is ok
         only when every entry is the same. include and exclude choose the
-        keys compared, as for sync."""
+        keys compared, and hash_cache keeps local digests, as for sync."""
         return _sync.check(
             self._engine,
             source,
@@ -445,6 +450,7 @@ class ObjectClerk:
             on_entry=on_entry,
             include=include,
             exclude=exclude,
+            hash_cache=HashCache.at(hash_cache) if hash_cache is not None else None,
         )
 
     # -- unfinished uploads ----------------------------------------------------

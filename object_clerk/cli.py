@@ -184,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_filters(sync)
     _add_workers(sync)
+    _add_hash_cache(sync)
 
     uploads = command(
         "uploads", "list the unfinished multipart uploads under s3://bucket[/prefix]", run_uploads
@@ -211,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("destination", metavar="DST")
     _add_filters(check)
     _add_workers(check)
+    _add_hash_cache(check)
     return parser
 
 
@@ -315,6 +317,15 @@ def _add_workers(parser: argparse.ArgumentParser) -> None:
         type=_positive,
         default=DEFAULT_WORKERS,
         help=f"entries worked on at once (default: {DEFAULT_WORKERS})",
+    )
+
+
+def _add_hash_cache(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--hash-cache",
+        metavar="PATH",
+        help="keep local files' digests in this file (outside both trees) between runs: "
+        "unchanged files are not read again",
     )
 
 
@@ -633,6 +644,7 @@ def run_sync(clerk: ObjectClerk, args: argparse.Namespace, out: Output) -> int:
             include=args.include,
             exclude=args.exclude,
             max_delete=args.max_delete,
+            hash_cache=args.hash_cache,
         )
     _print_sync(report, out)
     return OK if report.ok else FAILED
@@ -647,6 +659,7 @@ def run_check(clerk: ObjectClerk, args: argparse.Namespace, out: Output) -> int:
             on_entry=_counting(bar),
             include=args.include,
             exclude=args.exclude,
+            hash_cache=args.hash_cache,
         )
     _print_check(report, out)
     return OK if report.ok else FAILED
