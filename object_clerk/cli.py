@@ -96,11 +96,9 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         json_output=args.json, quiet=args.quiet, verbose=args.verbose, progress=args.progress
     )
     secret = env.get("AWS_SECRET_ACCESS_KEY", "")
-    with logged(out, secret) as retries:
+    with logged(out, secret) as out.retries:
         status = _run(args, env, out)
-        if retries.count and not (out.quiet or out.json):
-            hint = "" if out.verbose else " (-v shows each)"
-            out.note(f"retried {retries.count} failed requests{hint}")
+        out.summary()
     return status
 
 
@@ -246,7 +244,9 @@ def explain(
     if isinstance(error, ObjectSourceChangedException):
         return f"{about}: the source changed while it was copied or read: {_last_words(error)}"
     if isinstance(error, ObjectVerificationException):
-        return f"{about}: verification failed: {_last_words(error)}"
+        # The library's message names the object as bucket/key: said once.
+        words = _last_words(error).removeprefix(f"{subject.removeprefix(SCHEME)}: ")
+        return f"{about}: verification failed: {words}"
     if isinstance(error, (ObjectClerkBadAnswerException, ListingOrderError)):
         return f"{about}: the store's answer cannot be used: {_last_words(error)}"
     if isinstance(error, OSError):
@@ -308,7 +308,7 @@ REQUEST_LOGGER = "urllib3.connectionpool"
 # What may carry a credential in a log line: an Authorization header's
 # value, a presigned URL's signature or credential.
 _SECRETS_IN_LOGS = re.compile(
-    r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?b?['\"]?)[^'\",}\n]+"
+    r"(?i)(authorization['\"]?\s*[:=]\s*b?['\"]?)[^'\"\n]+"
     r"|(x-amz-(?:signature|credential|security-token)=)[^&\s'\"]+"
 )
 
@@ -338,6 +338,7 @@ class Redacted(logging.Filter):
         if self.secret:
             text = text.replace(self.secret, "***")
         text = _SECRETS_IN_LOGS.sub(lambda m: f"{m.group(1) or m.group(2)}***", text)
+        text = _BOTOCORE_WORDS.sub(lambda found: f"({found.group(1)}) ", text)
         record.msg, record.args = text, None
         return True
 
@@ -359,6 +360,8 @@ def logged(out: Output, secret: str) -> Iterator[RetryCounter]:
         loggers.append((logging.getLogger(REQUEST_LOGGER), logging.DEBUG))
     if verbose >= 3:
         loggers.append((logging.getLogger("botocore"), logging.DEBUG))
+        # Its signing steps print the request's signature: not even that.
+        loggers.append((logging.getLogger("botocore.auth"), logging.WARNING))
     saved = [(logger, logger.level, logger.propagate) for logger, _ in loggers]
     library.addHandler(counter)
     for logger, level in loggers:
@@ -835,6 +838,8 @@ class Output:
         # What an interrupted command says it did, and what it was doing.
         self.done = 0
         self.doing = ""
+        self.retries: RetryCounter | None = None
+        self._summed_up = False
 
     @property
     def stdout(self) -> IO[str]:
@@ -866,13 +871,22 @@ class Output:
             json.dump(value, self.stdout, indent=2, ensure_ascii=False, default=str)
             self.stdout.write("\n")
 
+    def summary(self) -> None:
+        """The retries of the run in one line (once; each one is shown with -v)."""
+        count = 0 if self.retries is None else self.retries.count
+        if count and not self._summed_up:
+            self._summed_up = True
+            hint = "" if self.verbose else " (-v shows each)"
+            self.note(f"retried {count} failed requests{hint}")
+
     def error(self, message: str, status: int, kind: str, code: str) -> int:
-        """One line on stderr (the store's error code with -v); in --json
-        mode the document too, code included."""
+        """One line on stderr, the last (the store's error code with -v); in
+        --json mode the document too, code included."""
         text = message.strip() or kind
         if self.verbose and code:
             text += f" [{kind}, store code {code}]"
         self.bar = None
+        self.summary()
         # One line: a newline the message holds (in a key) is escaped too.
         print(f"{PROG}: error: {printable(text)}", file=sys.stderr, flush=True)
         error: dict[str, Any] = {"type": kind, "message": message}
@@ -906,7 +920,7 @@ class Output:
             except ImportError:
                 pass  # no bar: the same work, the same output
             else:
-                bytes_unit = unit == "B"
+                bytes_unit = unit == "B"  # else a count of files
                 bar = tqdm(
                     total=total,
                     unit=unit,
@@ -1052,6 +1066,7 @@ def _list_buckets(args: argparse.Namespace, out: Output) -> int:
 
 def run_du(clerk: ObjectClerk, args: argparse.Namespace, out: Output) -> int:
     bucket, prefix = split_object(args.location, key_required=False)
+    prefix = directory_prefix(prefix)  # as sync and rm --recursive take it
     out.subject = args.location
     count = total = 0
     for entry in clerk.list_objects(bucket, prefix=prefix or None):
@@ -1367,7 +1382,7 @@ def run_abort_uploads(clerk: ObjectClerk, args: argparse.Namespace, out: Output)
     verb = "would abort" if args.dry_run else "aborted"
     for upload in chosen:
         out.line(f"{verb} {upload.key} ({upload.parts} parts, {human_size(upload.bytes)})")
-    out.line(f"{len(chosen)} unfinished uploads {verb}")
+    out.line(f"{verb} {len(chosen)} unfinished uploads")
     records = [_upload_record(u) for u in chosen]
     out.document({"ok": True, "bucket": bucket, "dry_run": args.dry_run, "aborted": records})
     return OK
@@ -1411,7 +1426,7 @@ def run_sync(clerk: ObjectClerk, args: argparse.Namespace, out: Output) -> int:
 def run_check(clerk: ObjectClerk, args: argparse.Namespace, out: Output) -> int:
     check_locations(args.source, args.destination)
     out.subject, out.doing = args.destination, "check"
-    with out.progress(None, unit="files") as bar:
+    with out.progress(None, unit=" files") as bar:
         report = clerk.check(
             args.source,
             args.destination,
