@@ -304,6 +304,7 @@ def _bucket_missing(clerk: ObjectClerk, location: str) -> bool:
 # The library's loggers (retries: "object_clerk.retry"), and at -vv the
 # requests as urllib3 sends them; botocore's own loggers never print.
 LIBRARY_LOGGER = "object_clerk"
+RETRY_LOGGER = "object_clerk.retry"
 REQUEST_LOGGER = "urllib3.connectionpool"
 # What may carry a credential in a log line: an Authorization header's
 # value, a presigned URL's signature or credential.
@@ -321,7 +322,7 @@ class RetryCounter(logging.Handler):
         self.count = 0
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.name == f"{LIBRARY_LOGGER}.retry":
+        if record.name == RETRY_LOGGER:
             self.count += 1
 
 
@@ -345,15 +346,19 @@ class Redacted(logging.Filter):
 
 @contextlib.contextmanager
 def logged(out: Output, secret: str) -> Iterator[RetryCounter]:
-    """The library's log records for this run: counted always; printed to
-    stderr with -v (retries and what the library says), -vv (and every
-    request) and -vvv (and botocore's own detail), redacted; none printed
-    with --quiet. Undone at the end (main may run again in one process)."""
+    """The library's log records for this run, redacted: retries counted
+    always (one line at the end says how many), and printed to stderr with
+    -v, with the library's other warnings, which print by default too; -v
+    adds what the library says, -vv every request, -vvv botocore's own
+    detail; --quiet prints none. Undone at the end (main may run again in
+    one process)."""
     counter = RetryCounter()
     printer = logging.StreamHandler(sys.stderr)
     printer.setFormatter(logging.Formatter(f"{PROG}: %(name)s: %(message)s"))
     printer.addFilter(Redacted(secret))
     verbose = 0 if out.quiet else out.verbose
+    if verbose == 0:  # retries summed up at the end rather than each shown
+        printer.addFilter(lambda record: record.name != RETRY_LOGGER)
     library = logging.getLogger(LIBRARY_LOGGER)
     loggers = [(library, logging.INFO if verbose == 1 else logging.DEBUG)]
     if verbose >= 2:
@@ -367,7 +372,7 @@ def logged(out: Output, secret: str) -> Iterator[RetryCounter]:
     for logger, level in loggers:
         logger.setLevel(level if verbose else logging.WARNING)
         logger.propagate = False  # no other handler prints it, nor Python's last resort
-        if verbose:
+        if not out.quiet:
             logger.addHandler(printer)
     try:
         yield counter

@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import io
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -675,6 +676,27 @@ def test_retries_are_summed_up_shown_with_v_and_silent_with_quiet(
         everything = info("-vvv").stderr
         assert "Authorization" in everything  # botocore's request, its value taken out
         assert "Signature=" not in everything and "Credential=" not in everything
+
+
+def test_library_warnings_print_by_default_redacted_and_not_with_quiet(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Warnings other than retries print as they come (a retry is summed up
+    at the end instead); the secret and an Authorization value never do."""
+    secret = "s3cr3t-value-never-printed"
+    authorization = "{'Authorization': b'AWS4-HMAC-SHA256 Credential=k/x, Signature=0af3'}"
+    printed = {}
+    for quiet in (False, True):
+        out = cli.Output(json_output=False, quiet=quiet)
+        with cli.logged(out, secret) as retries:
+            logging.getLogger("object_clerk.download").warning("kept %s %s", secret, authorization)
+            logging.getLogger("object_clerk.retry").warning("SlowDown, retrying in 0 seconds...")
+        assert retries.count == 1
+        printed[quiet] = capsys.readouterr().err
+    assert printed[False] == (
+        "object-clerk: object_clerk.download: kept *** {'Authorization': b'***'}\n"
+    )
+    assert printed[True] == ""
 
 
 # -- progress, Ctrl-C ---------------------------------------------------------------
