@@ -19,8 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from object_clerk import cli
+from object_clerk.exceptions import (
+    ObjectClerkServerAuthException,
+    ObjectClerkServerInternalException,
+    ObjectNotFoundException,
+    store_error_code,
+)
 from tests.proxy import FaultProxy, request_matcher
 from tests.support import TEST_THRESHOLD, Endpoint, stored_bytes, stored_keys
 
@@ -638,6 +645,43 @@ def test_failures_are_said_in_words(run: Run, bucket: str) -> None:
     assert invalid.returncode == 2
     one_line_error(invalid, "invalid bucket name 'bad bucket'")
     assert len(invalid.stderr.splitlines()) == 1
+
+
+def _refused(code: str, status: int, exception: type[Exception]) -> Exception:
+    """The library's exception for a store's answer, its cause kept as the
+    library keeps it."""
+    answer: Any = {
+        "Error": {"Code": code, "Message": ""},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
+    try:
+        raise exception(f"get_object b/k: {code}") from ClientError(answer, "GetObject")
+    except exception as error:
+        return error
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "exception", "said"),
+    [
+        ("AccessDenied", 403, ObjectClerkServerAuthException, "access denied to s3://b/k"),
+        ("403", 403, ObjectClerkServerAuthException, "access denied to s3://b/k"),
+        ("InvalidAccessKeyId", 403, ObjectClerkServerAuthException, "does not know the access key"),
+        ("NoSuchKey", 404, ObjectNotFoundException, "no such object s3://b/k"),
+        (
+            "SlowDown",
+            503,
+            ObjectClerkServerInternalException,
+            "kept failing for s3://b/k (SlowDown)",
+        ),
+    ],
+)
+def test_store_refusals_are_said_in_words_and_exit_1(
+    code: str, status: int, exception: type[Exception], said: str
+) -> None:
+    error = _refused(code, status, exception)
+    assert said in cli.explain(error, "s3://b/k")
+    assert cli.exit_status(error) == cli.FAILED
+    assert store_error_code(error) == code
 
 
 # -- logging ------------------------------------------------------------------------
