@@ -1132,15 +1132,33 @@ def run_info(clerk: ObjectClerk, args: argparse.Namespace, out: Output) -> int:
     bucket, key = split_object(args.location)
     out.subject = args.location
     record = object_record(clerk.get_object_info(bucket, key))
-    out.line(f"{'location':<16}{args.location}")
+    record["checksums"] = record["checksums"] or _checksums(args, bucket, key, record["etag"])
+    out.line(f"{'location':<15} {args.location}")
     for name, value in record.items():
         if isinstance(value, dict):
             for inner, text in value.items():
-                out.line(f"{name + '.' + inner:<16}{text}")
+                out.line(f"{name + '.' + inner:<15} {text}")
         else:
-            out.line(f"{name:<16}{value}")
+            out.line(f"{name:<15} {value}")
     out.document({"ok": True, "bucket": bucket, "key": key, **record})
     return OK
+
+
+def _checksums(args: argparse.Namespace, bucket: str, key: str, etag: str) -> dict[str, str]:
+    """The full-object checksums the store keeps, which it tells only a HEAD
+    that asks (ChecksumMode), and the library's get_object_info does not;
+    none if the object was replaced since (another ETag)."""
+    client = plain_client(args, args.environ)
+    try:
+        with store_errors(f"head {SCHEME}{bucket}/{key}"):
+            answer = client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+    except ObjectClerkException:
+        return {}  # the record stands without them
+    headers = answer["ResponseMetadata"]["HTTPHeaders"]
+    if headers.get("etag", "").strip('"') != etag:
+        return {}
+    checksums: dict[str, str] = object_record(headers)["checksums"]
+    return checksums
 
 
 def run_get(clerk: ObjectClerk, args: argparse.Namespace, out: Output) -> int:
