@@ -737,13 +737,13 @@ def plain_client(args: argparse.Namespace, env: Mapping[str, str]) -> Any:
 
     url, access_key, secret_key, verify = connection_options(args, env)
     parse_endpoint(url)
-    attempts = 20 if args.retry_tries == -1 else args.retry_tries
+    attempts = 20 if args.retry_tries == -1 else args.retry_tries  # botocore has no "for ever"
     return boto3.session.Session().client(
         "s3",
         endpoint_url=url.rstrip("/"),
         aws_access_key_id=access_key,
         aws_secret_access_key=secret_key,
-        region_name=env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION") or "us-east-1",
+        region_name="us-east-1",  # the library's: the same signatures
         verify=verify,
         config=Config(
             signature_version="s3v4",
