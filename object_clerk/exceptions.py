@@ -83,6 +83,27 @@ class ListingOrderError(ObjectClerkException):
     instead, having compared nothing."""
 
 
+# The longest chain of causes followed: a chain may loop back on itself.
+_MAX_CAUSES = 16
+
+
+def store_error_code(error: BaseException) -> str:
+    """The error code the store answered with ("NoSuchKey", "NoSuchBucket",
+    "AccessDenied", or the bare HTTP status such as "404" for a HEAD, whose
+    answer has no body), found on error or the first of its causes that
+    holds a store answer; "" when none does (a connection that failed, a
+    local file). What a program or a person needs beside the message."""
+    seen: BaseException | None = error
+    for _ in range(_MAX_CAUSES):
+        if seen is None:
+            break
+        response = getattr(seen, "response", None)
+        if isinstance(response, dict):
+            return str(response.get("Error", {}).get("Code", ""))
+        seen = seen.__cause__ or seen.__context__
+    return ""
+
+
 def public_name(error: BaseException) -> str:
     """The name of the type error is to its users: the first class of its
     MRO that this module defines or that is not object-clerk's at all (a

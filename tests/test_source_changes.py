@@ -230,7 +230,7 @@ def test_put_reports_the_size_stored(
 
     after_first_part_of_each_attempt(clerk, truncate)
     printed = io.StringIO()
-    cli._upload(clerk, path, f"s3://{bucket}/k", cli.Output(False, False, printed))
+    cli._upload(clerk, path, f"s3://{bucket}/k", cli.Output(False, False, stdout=printed))
     assert len(stored_bytes(s3, bucket, "k")) == 2 * TEST_THRESHOLD
     assert "(10.0 MiB), verified" in printed.getvalue()
 
