@@ -103,6 +103,17 @@ class Engine:
         """Every object under prefix, in key order, a page per request."""
         return _listing.objects(self.client, bucket, prefix, page_size)
 
+    def level(self, bucket: str, prefix: str, page_size: int) -> Iterator[dict[str, Any]]:
+        """One level under prefix, as the store groups keys by "/": each
+        object (its listing entry) and each common prefix ({"Prefix": ...}),
+        in key order; pages checked to advance, as every listing is."""
+        request = {"Bucket": bucket, "Prefix": prefix, "Delimiter": "/", "MaxKeys": page_size}
+        for page in _listing.pages(self.client, request):
+            found = [*page.get("CommonPrefixes", []), *page.get("Contents", [])]
+            yield from sorted(
+                found, key=lambda entry: (entry.get("Prefix") or entry["Key"]).encode()
+            )
+
     def fetch(
         self,
         bucket: str,

@@ -248,6 +248,14 @@ class ObjectClerk:
         page = self._engine.settings.list_page_size if max_keys is None else max_keys
         return self._engine.objects(bucket, prefix, page_size("max_keys", page))
 
+    def list_level(self, bucket: str, prefix: str | None = None) -> Iterator[dict[str, Any]]:
+        """One level under prefix, as ``aws s3 ls`` shows it: the objects
+        directly under it (dicts as list_objects yields) and the common
+        prefixes below it ({"Prefix": "a/b/"}), in key order, lazily."""
+        if prefix is not None and not isinstance(prefix, str):
+            raise TypeError(f"prefix must be a str, not {type(prefix).__name__}")
+        return self._engine.level(bucket, prefix or "", self._engine.settings.list_page_size)
+
     # -- writing -----------------------------------------------------------
 
     def upload_object(

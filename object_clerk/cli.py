@@ -800,7 +800,7 @@ def connection_options(
 
 def plain_client(args: argparse.Namespace, env: Mapping[str, str]) -> Any:
     """A boto3 client on the same connection, for what the library does not
-    offer: presigned URLs, the list of buckets, a listing one level deep.
+    offer: presigned URLs, the list of buckets, the checksums of a HEAD.
     botocore retries it (the same number of attempts); its failures are
     turned into the library's exceptions by store_errors."""
     import boto3
@@ -1080,7 +1080,7 @@ def run_ls(clerk: ObjectClerk, args: argparse.Namespace, out: Output) -> int:
             ("object", entry) for entry in clerk.list_objects(bucket, prefix=prefix or None)
         )
     else:
-        entries = _one_level(args, bucket, prefix)
+        entries = _one_level(clerk, bucket, prefix)
     # One level shows names below the prefix's directory, as aws-cli does.
     shown_from = 0 if args.recursive else len(prefix) - len(prefix.rpartition("/")[2])
     count = total = 0
@@ -1117,19 +1117,12 @@ def _object_record(entry: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _one_level(
-    args: argparse.Namespace, bucket: str, prefix: str
+    clerk: ObjectClerk, bucket: str, prefix: str
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """One level under prefix, as the store groups it by "/": each common
     prefix ("prefix", {"Prefix"}) and object ("object", {...}), in key order."""
-    client = plain_client(args, args.environ)
-    with store_errors(f"list {SCHEME}{bucket}/{prefix}"):
-        pages = client.get_paginator("list_objects_v2").paginate(
-            Bucket=bucket, Prefix=prefix, Delimiter="/"
-        )
-        for page in pages:
-            found = [("prefix", p) for p in page.get("CommonPrefixes", [])]
-            found += [("object", o) for o in page.get("Contents", [])]
-            yield from sorted(found, key=lambda item: item[1].get("Prefix") or item[1]["Key"])
+    for entry in clerk.list_level(bucket, prefix or None):
+        yield ("prefix", entry) if "Prefix" in entry else ("object", entry)
 
 
 def _list_buckets(args: argparse.Namespace, out: Output) -> int:

@@ -223,7 +223,7 @@ def test_ls_prints_keys_with_control_characters_escaped(
     assert cli_main(fake_s3, "ls", "s3://bucket") == cli.OK
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == len(keys)
-    assert all(line.endswith(f"  {key}") for line, key in zip(lines, shown, strict=True))
+    assert all(line.endswith(f" {key}") for line, key in zip(lines, shown, strict=True))
     assert cli_main(fake_s3, "--json", "ls", "s3://bucket") == cli.OK
     assert [o["key"] for o in json.loads(capsys.readouterr().out)["objects"]] == keys
 
