@@ -310,6 +310,7 @@ class ObjectClerk:
         callback: ProgressCallback | None = None,
         executor: Executor | None = None,
         on_entry: EntryCallback | None = None,
+        report_path: str | os.PathLike[str] | None = None,
     ) -> SyncReport:
         """Make destination hold what source holds: a local directory or an
         "s3://bucket/prefix" each (local to store uploads, store to local
@@ -321,7 +322,14 @@ class ObjectClerk:
         every transfer succeeded. dry_run decides and writes nothing. A
         failed entry is in the report with its exception; the others go on.
         Steps run on executor (default: a pool of workers threads); callback
-        is called with the bytes transferred."""
+        is called with the bytes transferred.
+
+        Each entry is passed to on_entry as it is done, and written to
+        report_path where given (JSON Lines: one object per entry, then the
+        report without its entries; see README). The report keeps every
+        entry of a run of up to ENTRIES_KEPT (10,000), of a larger one only
+        the failed ones, the others counted in entries_left_out: memory does
+        not grow with the dataset."""
         return _sync.sync(
             self._engine,
             source,
@@ -332,6 +340,7 @@ class ObjectClerk:
             callback=callback,
             executor=executor,
             on_entry=on_entry,
+            report_path=report_path,
         )
 
     def check(
@@ -342,11 +351,13 @@ class ObjectClerk:
         workers: int = DEFAULT_WORKERS,
         executor: Executor | None = None,
         on_entry: EntryCallback | None = None,
+        report_path: str | os.PathLike[str] | None = None,
     ) -> CheckReport:
         """Compare destination with source, entry by entry, writing nothing:
         same, differ, missing (not at the destination), extra (only there),
         or unverifiable (nothing the store keeps can tell). The report is ok
-        only when every entry is the same."""
+        only when every entry is the same. on_entry and report_path as for
+        sync: past ENTRIES_KEPT entries, only those not the same are kept."""
         return _sync.check(
             self._engine,
             source,
@@ -354,6 +365,7 @@ class ObjectClerk:
             workers=workers,
             executor=executor,
             on_entry=on_entry,
+            report_path=report_path,
         )
 
     # -- unfinished uploads ----------------------------------------------------

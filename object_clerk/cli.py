@@ -175,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sync.add_argument("--dry-run", action="store_true", help="decide and report, write nothing")
     _add_workers(sync)
+    _add_report(sync)
 
     uploads = command(
         "uploads", "list the unfinished multipart uploads under s3://bucket[/prefix]", run_uploads
@@ -201,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("source", metavar="SRC")
     check.add_argument("destination", metavar="DST")
     _add_workers(check)
+    _add_report(check)
     return parser
 
 
@@ -280,6 +282,15 @@ def _add_workers(parser: argparse.ArgumentParser) -> None:
         type=_positive,
         default=DEFAULT_WORKERS,
         help=f"entries worked on at once (default: {DEFAULT_WORKERS})",
+    )
+
+
+def _add_report(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--report",
+        metavar="FILE",
+        help="write every entry to FILE as it is done, one JSON object a line, then the "
+        "totals (the printed report names at most 10,000 entries: the ones not ok)",
     )
 
 
@@ -568,6 +579,7 @@ def run_sync(clerk: ObjectClerk, args: argparse.Namespace, out: Output) -> int:
             workers=args.workers,
             callback=bar.update if bar is not None else None,
             on_entry=_counting(bar),
+            report_path=args.report,
         )
     _print_sync(report, out)
     return OK if report.ok else FAILED
@@ -576,7 +588,11 @@ def run_sync(clerk: ObjectClerk, args: argparse.Namespace, out: Output) -> int:
 def run_check(clerk: ObjectClerk, args: argparse.Namespace, out: Output) -> int:
     with out.progress(None) as bar:
         report = clerk.check(
-            args.source, args.destination, workers=args.workers, on_entry=_counting(bar)
+            args.source,
+            args.destination,
+            workers=args.workers,
+            on_entry=_counting(bar),
+            report_path=args.report,
         )
     _print_check(report, out)
     return OK if report.ok else FAILED
@@ -692,6 +708,7 @@ def _print_sync(report: SyncReport, out: Output) -> None:
         f"{prefix}{report.source} -> {report.destination}: {counts or 'nothing to do'}; "
         f"{human_size(totals['bytes'])} {moved}"
     )
+    _print_left_out(report.entries_left_out, out)
     if report.deletions_withheld:
         out.problem(
             f"{report.deletions_withheld} entries not deleted at the destination: a transfer failed"
@@ -708,3 +725,9 @@ def _print_check(report: CheckReport, out: Output) -> None:
     counts = ", ".join(f"{totals[action]} {action}" for action in CHECK_ACTIONS if totals[action])
     verdict = "the same" if report.ok else "DIFFERENT"
     out.line(f"{report.source} and {report.destination} are {verdict}: {counts or 'empty'}")
+    _print_left_out(report.entries_left_out, out)
+
+
+def _print_left_out(left_out: int, out: Output) -> None:
+    if left_out:
+        out.line(f"{left_out} entries that were ok are not listed (--report FILE lists them)")
