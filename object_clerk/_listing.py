@@ -53,6 +53,12 @@ PAGES_AHEAD = 2
 # probes per lane finding them.
 RANGES_PER_LANE = 4
 PROBES_PER_LANE = 16
+# Probes sent at once: short requests, mostly waiting for the store.
+PROBE_THREADS = 16
+# Pages a range's lane lists ahead of the reader: a range is read after the
+# ones before it, so its lane gains only what it holds by then (memory: up
+# to lanes x this many pages, whatever the listing's size).
+RANGE_PAGES_AHEAD = 8
 _END = object()
 # Empty truncated pages followed in a row before a listing is taken to go
 # nowhere: S3 may answer a few where a prefix is sparse, never endlessly.
@@ -214,8 +220,13 @@ class _Lane:
     ahead of the reader (listing: its entries page by page); an error in
     the listing is raised to the reader."""
 
-    def __init__(self, pool: ThreadPoolExecutor, listing: Iterator[list[dict[str, Any]]]):
-        self._pages: queue.Queue[Any] = queue.Queue(PAGES_AHEAD)
+    def __init__(
+        self,
+        pool: ThreadPoolExecutor,
+        listing: Iterator[list[dict[str, Any]]],
+        pages_ahead: int = PAGES_AHEAD,
+    ):
+        self._pages: queue.Queue[Any] = queue.Queue(pages_ahead)
         self._stopped = threading.Event()
         pool.submit(self._list, listing)
 
@@ -302,7 +313,7 @@ def split(
         try:
             # The chain goes on while the probes look for cuts: they cost
             # the listing no time, and one that ends first needs none.
-            finding = pool.submit(_cuts, probe, prefix or "", low, lanes * RANGES_PER_LANE, pool)
+            finding = pool.submit(_cuts, probe, prefix or "", low, lanes * RANGES_PER_LANE)
             while True:
                 page = next(chain)
                 contents = page.get("Contents", [])
@@ -326,7 +337,7 @@ def split(
                     listing = _ranged(
                         pages(s3, {**request, "StartAfter": start}), bucket, start, end
                     )
-                ahead.append(_Lane(pool, listing))
+                ahead.append(_Lane(pool, listing, RANGE_PAGES_AHEAD))
                 while len(ahead) > lanes:
                     yield from ahead[0]
                     ahead.popleft()  # only once read: a reader that stops stops it too
@@ -386,51 +397,41 @@ class _Probe:
         return key
 
 
-def _cuts(
-    probe: _Probe,
-    prefix: str,
-    low: str,
-    wanted: int,
-    pool: ThreadPoolExecutor,
-) -> list[str] | None:
+def _cuts(probe: _Probe, prefix: str, low: str, wanted: int) -> list[str] | None:
     """Keys after low, in key order, that cut the rest of a listing into
     about wanted ranges (fewer where the probes find fewer groups); None
-    where the store does not honour StartAfter."""
-    found: set[str] = set()
+    where the store does not honour StartAfter. Each key found starts a
+    group of keys sharing its first characters: where there are more than
+    wanted, the coarsest groups (the fewest shared characters, the most
+    keys) are kept."""
+    found: dict[str, int] = {}  # key: the characters its group shares
     try:
         level = _level(probe, prefix, low, found)
         nodes = [] if level is None else [(low[:level], low)]
-        while nodes and len(found) + 1 < wanted:
-            listed = list(pool.map(lambda node: _children(probe, *node, wanted), nodes))
-            deeper = []
-            for (head, start), keys in zip(nodes, listed, strict=True):
-                found.update(keys)
-                # each group found, one character deeper, from its first key
-                for key in (start, *keys):
-                    if key.startswith(head) and len(key) > len(head):
-                        deeper.append((key[: len(head) + 1], key))
-            nodes = deeper[:wanted]
-            if probe.spent:
-                break
+        with ThreadPoolExecutor(PROBE_THREADS, thread_name_prefix="object-clerk-probe") as pool:
+            while nodes and len(found) + 1 < wanted:
+                listed = list(pool.map(lambda node: _children(probe, *node, wanted), nodes))
+                deeper = []
+                for (head, start), keys in zip(nodes, listed, strict=True):
+                    for key in keys:
+                        found.setdefault(key, len(head))
+                    # each group found, one character deeper, from its first key
+                    for key in (start, *keys):
+                        if key.startswith(head) and len(key) > len(head):
+                            deeper.append((key[: len(head) + 1], key))
+                nodes = deeper[:wanted]
+                if probe.spent:
+                    break
     except _Unhonoured:
         return None
     except _Spent:
         pass
-    return _spread(sorted(found, key=sort_key), wanted - 1)
-
-
-def _spread(keys: list[str], count: int) -> list[str]:
-    """count of keys, evenly spaced among them (all of them if fewer): a
-    range costs a request at least, so a level that found many groups is
-    cut into no more ranges than were wanted."""
-    if len(keys) <= count:
-        return keys
-    step = len(keys) / (count + 1)
-    return [keys[int(step * (n + 1))] for n in range(count)]
+    coarsest = sorted(found, key=lambda key: (found[key], sort_key(key)))[: wanted - 1]
+    return sorted(coarsest, key=sort_key)
 
 
 def _level(
-    probe: Callable[[str], str | None], prefix: str, low: str, found: set[str]
+    probe: Callable[[str], str | None], prefix: str, low: str, found: dict[str, int]
 ) -> int | None:
     """The first position at which keys after low differ from it: the
     least j such that a key sorts after every key starting with low[:j+1]
@@ -442,7 +443,7 @@ def _level(
         after = _successor(low[: j + 1])
         key = None if after is None else probe(after)
         if key is not None:
-            found.add(key)
+            found[key] = min(found.get(key, j), j)
         return key is not None
 
     first, last = len(prefix), len(low) - 1
