@@ -290,7 +290,7 @@ def _add_report(parser: argparse.ArgumentParser) -> None:
         "--report",
         metavar="FILE",
         help="write every entry to FILE as it is done, one JSON object a line, then the "
-        "totals (the printed report names at most 10,000 entries: the ones not ok)",
+        "totals (past 10,000 entries, the printed report names only those not ok)",
     )
 
 
