@@ -54,7 +54,7 @@ PAGES_AHEAD = 2
 # long then holds up fewer keys behind it), and spends at most this many
 # probes per lane finding them.
 RANGES_PER_LANE = 4
-PROBES_PER_LANE = 16
+PROBES_PER_LANE = 8
 # Probes sent at once: short requests, mostly waiting for the store.
 PROBE_THREADS = 16
 # Pages a range's lane lists ahead of the reader: a range is read after the
