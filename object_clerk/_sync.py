@@ -11,9 +11,10 @@ every transfer succeeded.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from object_clerk._hash_cache import HashCache
 from object_clerk._location import LocalTree, Location, parse_pair
@@ -30,7 +31,7 @@ from object_clerk._sync_plan import (
     unfit_local_name,
 )
 from object_clerk._sync_report import Action, CheckReport, EntryCallback, ReportEntry, SyncReport
-from object_clerk._sync_run import CHECK, SYNC, Job, Runner
+from object_clerk._sync_run import CHECK, SYNC, Job, ReportFile, Runner
 from object_clerk._tree import Filters, Patterns, filtered, filters, items
 from object_clerk.exceptions import ObjectClerkConfigurationException, ObjectSaveException
 
@@ -55,10 +56,12 @@ def sync(
     exclude: Patterns = None,
     max_delete: int | None = None,
     hash_cache: HashCache | None = None,
+    report_path: str | os.PathLike[str] | None = None,
 ) -> SyncReport:
     """Make destination hold what source holds; see ObjectClerk.sync.
     on_entry, if given, is called (on the calling thread) with each entry
-    of the report as it is decided."""
+    of the report as it is decided; report_path, if given, is the report
+    file each entry is written to (see _sync_run.ReportFile)."""
     _check_workers(workers)
     _check_max_delete(max_delete)
     taken = filters(include, exclude)
@@ -66,7 +69,7 @@ def sync(
     job = Job(SYNC, src, dst, dry_run, _prepared(hash_cache, src, dst))
     extras: list[Step] = []
     withheld = 0
-    with _running(engine, job, executor, workers, callback, on_entry) as runner:
+    with _running(engine, job, executor, workers, callback, on_entry, report_path) as runner:
         for step in _plan(engine, src, dst, taken):
             refused = _refused(step, dst)
             if refused is not None:
@@ -75,8 +78,8 @@ def sync(
                 runner.add(step)
             elif delete:
                 extras.append(step)
-        entries = runner.finish()
-        if any(entry.action == Action.FAILED for entry in entries):
+        runner.finish()
+        if runner.failed:
             withheld = len(extras)
         elif max_delete is not None and len(extras) > max_delete:
             _refuse_deletions(runner, extras, max_delete)
@@ -84,9 +87,14 @@ def sync(
             for step in extras:
                 runner.add(step)
             runner.finish()
-    if isinstance(dst, LocalTree) and not dry_run:
-        dst.root.mkdir(parents=True, exist_ok=True)  # there, even for an empty source
-    return SyncReport(str(src), str(dst), runner.entries, dry_run, withheld)
+        if isinstance(dst, LocalTree) and not dry_run:
+            dst.root.mkdir(parents=True, exist_ok=True)  # there, even for an empty source
+        tally = runner.tally
+        report = SyncReport(
+            str(src), str(dst), tally.kept, dry_run, withheld, tally.left_out, tally.totals()
+        )
+        runner.conclude(_summary(report.to_dict()))
+    return report
 
 
 def check(
@@ -100,13 +108,14 @@ def check(
     include: Patterns = None,
     exclude: Patterns = None,
     hash_cache: HashCache | None = None,
+    report_path: str | os.PathLike[str] | None = None,
 ) -> CheckReport:
     """Compare destination with source without writing; see ObjectClerk.check."""
     _check_workers(workers)
     taken = filters(include, exclude)
     src, dst = parse_pair(source, destination)
     job = Job(CHECK, src, dst, hash_cache=_prepared(hash_cache, src, dst))
-    with _running(engine, job, executor, workers, None, on_entry) as runner:
+    with _running(engine, job, executor, workers, None, on_entry, report_path) as runner:
         for step in _plan(engine, src, dst, taken):
             if step.kind == COMPARE:
                 runner.add(step)
@@ -115,7 +124,15 @@ def check(
                 error = _refused(step, None)
                 runner.record(ReportEntry(step.key, action, step.evidence, 0, error, step.detail))
         runner.finish()
-    return CheckReport(str(src), str(dst), runner.entries)
+        tally = runner.tally
+        report = CheckReport(str(src), str(dst), tally.kept, tally.left_out, tally.totals())
+        runner.conclude(_summary(report.to_dict()))
+    return report
+
+
+def _summary(document: dict[str, Any]) -> dict[str, Any]:
+    """A report's last line in its report file: all of it but the entries."""
+    return {name: value for name, value in document.items() if name != "entries"}
 
 
 def _plan(engine: Engine, src: Location, dst: Location, taken: Filters) -> Iterator[Step]:
@@ -179,20 +196,33 @@ def _running(
     workers: int,
     callback: ProgressCallback | None,
     on_entry: EntryCallback | None,
+    report_path: str | os.PathLike[str] | None = None,
 ) -> Iterator[Runner]:
     """A runner on the given executor, or on a pool of workers threads of
     its own, shut down at the end. A ProcessPoolExecutor gets the engine,
     the job and each batch pickled (the engine makes its own client in each
     process); progress then comes entry by entry, as each one is done.
     When the planning fails (a listing refused), the batches not started
-    are cancelled and the others waited for before the error goes on."""
+    are cancelled and the others waited for before the error goes on. The
+    report file is opened before anything runs and closed at the end,
+    whole lines on disk whatever happened."""
+    report_file = None if report_path is None else ReportFile(report_path)
     owned = executor is None
     pool = ThreadPoolExecutor(workers, thread_name_prefix="object-clerk") if owned else executor
     assert pool is not None
     # Any executor but a thread pool may run batches in other processes (a
     # process pool, Dask's): they get no callback into this one.
     in_processes = not isinstance(pool, ThreadPoolExecutor)
-    runner = Runner(engine, job, pool, workers, callback, on_entry, in_processes=in_processes)
+    runner = Runner(
+        engine,
+        job,
+        pool,
+        workers,
+        callback,
+        on_entry,
+        in_processes=in_processes,
+        report_file=report_file,
+    )
     try:
         yield runner
     except BaseException:
@@ -201,6 +231,8 @@ def _running(
     finally:
         if owned:
             pool.shutdown(wait=True)
+        if report_file is not None:
+            report_file.close()
 
 
 def _check_workers(workers: object) -> None:

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 from object_clerk._checksum import Etag
 from object_clerk._layout import PartLayouts
+from object_clerk._listing import sort_key as sort_key
 from object_clerk._sync_report import Action, Evidence, Kind
-from object_clerk._sync_report import sort_key as sort_key
 from object_clerk.exceptions import ListingOrderError as ListingOrderError
 
 # What a step is, and the evidence a decision rests on: the enums of

@@ -5,17 +5,28 @@ A step that fails is an entry of the report with its exception; the other
 steps go on. Batches are handed to the executor as they are planned, and
 no more than two per worker wait at a time, so memory stays bounded by
 the transfers under way, whatever the size of the tree.
+
+Each entry, as it is done, is counted (a Tally keeps a bounded number of
+them), passed to on_entry, and written to the report file where one is
+asked for: JSON Lines, one object per entry (ReportEntry.to_dict), then
+one line of the report without its entries (totals, ok) when the run
+ends. The file is a log, not written atomically: it is written in whole
+lines, a batch at a time (REPORT_LINES lines, or after REPORT_SECONDS),
+so that a run that stops half-way leaves the entries done so far, and no
+last line of totals.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from object_clerk import _compare, _listing, _localfs
 from object_clerk._checksum import Etag
@@ -36,7 +47,14 @@ from object_clerk._sync_plan import (
     sort_key,
     transfer_action,
 )
-from object_clerk._sync_report import TRANSFERS, Action, EntryCallback, Operation, ReportEntry
+from object_clerk._sync_report import (
+    TRANSFERS,
+    Action,
+    EntryCallback,
+    Operation,
+    ReportEntry,
+    Tally,
+)
 from object_clerk._transfer import SMALL_OBJECT
 from object_clerk.exceptions import ObjectSaveException
 
@@ -53,6 +71,10 @@ BATCH_STEPS = 16
 BATCH_BYTES = 16 * 1024 * 1024
 # Batches waiting for a worker, per worker.
 QUEUED_PER_WORKER = 2
+# The report file is written this many lines at a time, or sooner when its
+# oldest line waiting is this old.
+REPORT_LINES = 256
+REPORT_SECONDS = 1.0
 
 # The small uploads of a batch not verified yet: by key, the file and the
 # ETag of the bytes sent.
@@ -316,6 +338,54 @@ class SerialCallback:
             self._callback(amount)
 
 
+class ReportFile:
+    """A run's report as JSON Lines at path (replaced if it exists): one
+    object per entry, then one for the report without its entries. Lines
+    are written whole, a batch at a time, and the file's own buffer is not
+    used, so that what is on disk is always whole lines. A key that is no
+    UTF-8 (a local name) is written with JSON escapes, as --json would."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._path = os.fspath(path)
+        try:
+            self._file: IO[bytes] = open(self._path, "wb", buffering=0)  # noqa: SIM115
+        except OSError as error:
+            raise self._refused(error) from error
+        self._lines: list[bytes] = []
+        self._since = time.monotonic()
+
+    def write(self, document: dict[str, Any]) -> None:
+        if not self._lines:
+            self._since = time.monotonic()
+        text = json.dumps(document, ensure_ascii=False, default=str)
+        self._lines.append(text.encode("utf-8", "backslashreplace") + b"\n")
+        waited = time.monotonic() - self._since
+        if len(self._lines) >= REPORT_LINES or waited >= REPORT_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._lines:
+            return
+        data, self._lines = b"".join(self._lines), []
+        try:
+            view = memoryview(data)
+            while view:  # an unbuffered write may write less than asked
+                view = view[self._file.write(view) or 0 :]
+        except OSError as error:
+            raise self._refused(error) from error
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            self._file.close()
+
+    def _refused(self, error: OSError) -> ObjectSaveException:
+        return ObjectSaveException(
+            f"cannot write the report file {self._path!r}: {error.strerror or error}"
+        )
+
+
 class Runner:
     """Runs steps in batches on an executor and collects their entries.
 
@@ -333,6 +403,7 @@ class Runner:
         on_entry: EntryCallback | None = None,
         *,
         in_processes: bool = False,
+        report_file: ReportFile | None = None,
     ) -> None:
         self._engine, self._job, self._executor = engine, job, executor
         self._workers = workers
@@ -343,7 +414,8 @@ class Runner:
         self._in_processes = in_processes
         self._batcher = Batcher(BATCH_STEPS, BATCH_BYTES)
         self._running: dict[Future[list[ReportEntry]], Batch] = {}
-        self.entries: list[ReportEntry] = []
+        self._report_file = report_file
+        self.tally = Tally()
 
     def add(self, step: Step) -> None:
         for batch in self._batcher.add(step):
@@ -355,7 +427,9 @@ class Runner:
 
     def record(self, entry: ReportEntry) -> None:
         """An entry done, or decided without running anything."""
-        self.entries.append(entry)
+        self.tally.add(entry)
+        if self._report_file is not None:
+            self._report_file.write(entry.to_dict())
         moved = entry.action in TRANSFERS and entry.bytes and not self._job.dry_run
         if self._in_processes and self._callback is not None and moved:
             self._callback(entry.bytes)
@@ -363,13 +437,26 @@ class Runner:
             self._on_entry(entry)
 
     def finish(self) -> list[ReportEntry]:
-        """Run what is left, wait for every batch; the entries so far."""
+        """Run what is left, wait for every batch; the entries kept so far
+        (see Tally)."""
         batch = self._batcher.flush()
         if batch is not None:
             self._submit(batch)
         while self._running:
             self._collect(wait(self._running).done)
-        return self.entries
+        return self.tally.kept
+
+    @property
+    def failed(self) -> bool:
+        """Whether an entry failed so far."""
+        return bool(self.tally.counts[Action.FAILED])
+
+    def conclude(self, summary: dict[str, Any]) -> None:
+        """The run's end: summary (the report without its entries) is the
+        report file's last line."""
+        if self._report_file is not None:
+            self._report_file.write(summary)
+            self._report_file.flush()
 
     def abandon(self) -> None:
         """Stop: cancel the batches not started, wait for the others."""

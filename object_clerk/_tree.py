@@ -3,7 +3,8 @@
 Both sides of a sync are read lazily and in the same order (S3's: the
 UTF-8 bytes of the key), so that they can be paired by a merge instead of
 being held in memory. The store side is one listing (ListObjectsV2 gives
-each key's size and ETag: no HEAD per object); the local side a walk that
+each key's size and ETag: no HEAD per object), split into ranges listed at
+once and read back in key order; the local side a walk that
 sorts one directory at a time and descends into a subdirectory where its
 name sorts with a "/" after it, which is where its keys sort.
 """
@@ -102,12 +103,17 @@ def _unfollowable(error: OSError) -> str:
 
 
 def listing(engine: Engine, location: StorePrefix) -> Iterator[Item]:
-    """The objects under location's prefix, from one listing fanned out by
-    its "/"-groups (see _listing). Keys ending in "/" are the directory
-    markers some consoles write (no file can have such a name): they are
-    not entries."""
-    found = _listing.fanned_out(
-        engine.client, location.bucket, location.prefix or None, engine.settings.list_page_size
+    """The objects under location's prefix, from one listing split into key
+    ranges listed at once (see _listing). Keys ending in "/" are the
+    directory markers some consoles write (no file can have such a name):
+    they are not entries."""
+    settings = engine.settings
+    found = _listing.split(
+        engine.client,
+        location.bucket,
+        location.prefix or None,
+        settings.list_page_size,
+        settings.list_lanes,
     )
     for entry in found:
         key = location.relative_key(entry["Key"])

@@ -394,6 +394,7 @@ class ObjectClerk:
         exclude: str | Sequence[str] | None = None,
         max_delete: int | None = None,
         hash_cache: str | os.PathLike[str] | None = None,
+        report_path: str | os.PathLike[str] | None = None,
     ) -> SyncReport:
         """Make destination hold what source holds: a local directory or an
         "s3://bucket/prefix" each (local to store uploads, store to local
@@ -415,7 +416,14 @@ class ObjectClerk:
         neither transferred, nor deleted, nor reported. With max_delete=N a
         sync that would delete more than N entries deletes none: each is
         reported failed, saying why. hash_cache names a file (outside both
-        trees) that keeps local files' digests between runs."""
+        trees) that keeps local files' digests between runs.
+
+        Each entry is passed to on_entry as it is done, and written to
+        report_path where given (JSON Lines: one object per entry, then the
+        report without its entries; see README). The report keeps every
+        entry of a run of up to ENTRIES_KEPT (10,000), of a larger one only
+        the failed ones, the others counted in entries_left_out: memory does
+        not grow with the dataset."""
         return _sync.sync(
             self._engine,
             source,
@@ -430,6 +438,7 @@ class ObjectClerk:
             exclude=exclude,
             max_delete=max_delete,
             hash_cache=HashCache.at(hash_cache) if hash_cache is not None else None,
+            report_path=report_path,
         )
 
     def check(
@@ -443,12 +452,15 @@ class ObjectClerk:
         include: str | Sequence[str] | None = None,
         exclude: str | Sequence[str] | None = None,
         hash_cache: str | os.PathLike[str] | None = None,
+        report_path: str | os.PathLike[str] | None = None,
     ) -> CheckReport:
         """Compare destination with source, entry by entry, writing nothing:
         same, differ, missing (not at the destination), extra (only there),
         or unverifiable (nothing the store keeps can tell). The report is ok
         only when every entry is the same. include and exclude choose the
-        keys compared, and hash_cache keeps local digests, as for sync."""
+        keys compared, and hash_cache keeps local digests, as for sync;
+        on_entry and report_path as for sync: past ENTRIES_KEPT entries,
+        only those not the same are kept."""
         return _sync.check(
             self._engine,
             source,
@@ -459,6 +471,7 @@ class ObjectClerk:
             include=include,
             exclude=exclude,
             hash_cache=HashCache.at(hash_cache) if hash_cache is not None else None,
+            report_path=report_path,
         )
 
     # -- unfinished uploads ----------------------------------------------------

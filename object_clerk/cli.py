@@ -504,6 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_filters(sync)
     _add_workers(sync)
     _add_hash_cache(sync)
+    _add_report(sync)
 
     uploads = command(
         "uploads", "list the unfinished multipart uploads under s3://bucket[/prefix]", run_uploads
@@ -533,6 +534,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_filters(check)
     _add_workers(check)
     _add_hash_cache(check)
+    _add_report(check)
     return parser
 
 
@@ -682,6 +684,15 @@ def _add_object_headers(parser: argparse.ArgumentParser) -> None:
         help="user metadata (x-amz-meta-KEY), once per pair",
     )
     parser.add_argument("--storage-class", help="e.g. STANDARD, STANDARD_IA")
+
+
+def _add_report(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--report",
+        metavar="FILE",
+        help="write every entry to FILE as it is done, one JSON object a line, then the "
+        "totals (past 10,000 entries, the printed report names only those not ok)",
+    )
 
 
 def _positive(text: str) -> int:
@@ -1549,6 +1560,7 @@ def run_sync(clerk: ObjectClerk, args: argparse.Namespace, out: Output) -> int:
             exclude=args.exclude,
             max_delete=args.max_delete,
             hash_cache=args.hash_cache,
+            report_path=args.report,
         )
     _print_sync(report, out)
     return OK if report.ok else FAILED
@@ -1566,6 +1578,7 @@ def run_check(clerk: ObjectClerk, args: argparse.Namespace, out: Output) -> int:
             include=args.include,
             exclude=args.exclude,
             hash_cache=args.hash_cache,
+            report_path=args.report,
         )
     _print_check(report, out)
     return OK if report.ok else FAILED
@@ -1658,6 +1671,7 @@ def _print_sync(report: SyncReport, out: Output) -> None:
         f"{prefix}{report.source} -> {report.destination}: {counts or 'nothing to do'}; "
         f"{human_size(totals['bytes'])} {moved}"
     )
+    _print_left_out(report.entries_left_out, out)
     if report.deletions_withheld:
         out.problem(
             f"{report.deletions_withheld} entries not deleted at the destination: a transfer failed"
@@ -1670,3 +1684,9 @@ def _print_check(report: CheckReport, out: Output) -> None:
     counts = ", ".join(f"{totals[action]} {action}" for action in CHECK_ACTIONS if totals[action])
     verdict = "the same" if report.ok else "DIFFERENT"
     out.line(f"{report.source} and {report.destination} are {verdict}: {counts or 'empty'}")
+    _print_left_out(report.entries_left_out, out)
+
+
+def _print_left_out(left_out: int, out: Output) -> None:
+    if left_out:
+        out.line(f"{left_out} entries that were ok are not listed (--report FILE lists them)")
