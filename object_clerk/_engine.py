@@ -234,12 +234,12 @@ class Engine:
                         file.flush()
                     if flushes is None:
                         os.fsync(fd)
+                    else:  # held before the rename: a failure here renames nothing
+                        flushes.add(fd, directory)
                     # On the descriptor, and renamed while it is open: the name
                     # may have been swapped meanwhile (see _download.replace_own).
                     os.fchmod(fd, _localfs.new_file_mode(directory, target.name))
                     _download.replace_own(fd, directory, name, target.name, target)
-                    if flushes is not None:
-                        flushes.add(fd, directory)
                 except BaseException:
                     _download.unlink_own(directory, name, created)  # while open
                     raise
