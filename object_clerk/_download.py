@@ -332,11 +332,20 @@ def fetch(
     progress.add(held)  # the total reported still comes to the object's size
 
     def read_stream(ranges: list[Range]) -> None:
-        first = opened if opened is not None and ranges and ranges[0][0] == 0 else None
+        first = opened if ranges and ranges[0][0] == 0 else None
         stream = _Stream(
-            s3, stored, sink, ranges, how.hashed, digests, progress, config, held, sink.ordered
+            s3,
+            stored,
+            sink,
+            ranges,
+            how.hashed,
+            digests,
+            progress,
+            config,
+            held,
+            sink.ordered,
+            opened=first,
         )
-        stream.opened = first
         try:
             stream.recall(held)
             for byte_range in ranges:
@@ -402,9 +411,9 @@ def fetch_small(
     """The object by one GET (asking for its checksums): read whole if it
     is at most bound bytes, else left unread (Opened) for the large way to
     go on with; None when the answer tells no size (a chunked answer: the
-    large way asks a HEAD). A negative size is refused. The GET's headers describe
-    the very version whose bytes it sent, so no HEAD comes first and no
-    If-Match is needed; the bytes are hashed as they arrive, on this
+    large way asks a HEAD). A negative size is refused. The GET's headers
+    describe the very version whose bytes it sent, so no HEAD comes first
+    and no If-Match is needed; the bytes are hashed as they arrive, on this
     thread. A broken stream is retried by a whole new GET: it is small."""
     return s3.retried(_get_small, s3.raw, bucket, key, bound, progress)
 
@@ -554,6 +563,7 @@ class _Stream:
         config: TransferConfig,
         held: int = 0,
         ordered: bool = False,
+        opened: Opened | None = None,
     ) -> None:
         self._client = s3.raw
         self._stored = stored
@@ -574,7 +584,7 @@ class _Stream:
         self._stop_recalling = threading.Event()
         self._response: _Response | None = None
         # A GET of the whole object already answered, read first (see fetch).
-        self.opened: Opened | None = None
+        self._opened = opened
 
     def finish(self) -> None:
         """Wait for the hashing (raising a task's failure), then free the
@@ -628,7 +638,7 @@ class _Stream:
     def read(self, byte_range: Range) -> None:
         """One attempt at one range."""
         start, end = byte_range
-        body = self.opened.take() if self.opened is not None and start == 0 else None
+        body = self._opened.take() if self._opened is not None and start == 0 else None
         if body is not None:
             self._response = _Response(body, 0, checked_here=True)
         if self._response is None or self._response.position != start:
