@@ -12,6 +12,7 @@ keeps receiving the writes, the place a link leads to never does.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import stat
@@ -25,6 +26,8 @@ _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _DIRECTORY = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _CLOEXEC
 # A new file: made here, never an existing one, never through a link.
 _NEW_FILE = os.O_RDWR | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
+# What fsync of a directory answers on a file system that cannot flush one.
+_NO_DIRECTORY_FLUSH = frozenset({errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP})
 
 
 @contextlib.contextmanager
@@ -185,14 +188,18 @@ class Flushes:
 
     def flush(self) -> None:
         """fsync every file, then every directory (their new names); raises
-        the first failure once every descriptor is closed."""
+        the first failure once every descriptor is closed. A file system
+        that cannot flush a directory (EINVAL, ENOTSUP: some network and
+        FUSE ones) keeps the renames as it keeps them for everyone."""
         failure: OSError | None = None
-        for fd in [*self._files, *self._directories.values()]:
+        directories = set(self._directories.values())
+        for fd in [*self._files, *directories]:
             try:
                 if failure is None:
                     os.fsync(fd)
             except OSError as error:
-                failure = error
+                if fd not in directories or error.errno not in _NO_DIRECTORY_FLUSH:
+                    failure = error
             finally:
                 os.close(fd)
         self._files, self._directories = [], {}

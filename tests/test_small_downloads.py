@@ -5,7 +5,9 @@ thread, verified as strictly as large ones, and on disk when reported done
 from __future__ import annotations
 
 import base64
+import errno
 import os
+import stat
 import threading
 import zlib
 from collections.abc import Callable, Iterator
@@ -296,3 +298,26 @@ def test_a_failed_flush_fails_the_batchs_downloads(
     for entry in report.entries:
         assert isinstance(entry.error, ObjectSaveException)
         assert "Input/output error" in str(entry.error)
+
+
+def test_a_file_system_that_cannot_flush_a_directory_still_syncs(
+    clerk: ObjectClerk,
+    s3: Any,
+    bucket: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Some network and FUSE file systems answer EINVAL to an fsync of a
+    directory: the files are flushed, the renames kept as that file system
+    keeps them."""
+    objects = put_tree(s3, bucket, 4)
+    real_fsync = os.fsync
+
+    def fsync(fd: Any) -> None:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "Invalid argument")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    report = clerk.sync(f"s3://{bucket}/tree/", tmp_path / "out")
+    assert [entry.action for entry in report.entries] == [Action.DOWNLOADED] * len(objects)
