@@ -15,6 +15,9 @@ is where the time goes on a fast network: MD5 runs at about the speed the
 bytes arrive. The spans hashed are the object's parts, or the whole object,
 so that what arrived gives its ETag without a second pass over the bytes.
 
+A small object (see fetch_small) takes none of this: one GET without a
+HEAD before it, read whole into memory and hashed there.
+
 A sink may already hold a prefix of the object, fetched by an earlier call
 (a resumed download, see _partial): such a sink takes its bytes in order of
 offset, so the fetch reads the rest in one stream from the first byte not
@@ -63,6 +66,10 @@ GROW_STEP = 8 * 1024 * 1024
 # the link, and every further GET costs the store a request (moto reads the
 # whole object for each), so parallel streams pay off only for big objects.
 STREAM_BYTES = 256 * 1024 * 1024
+# Objects up to this size (and the download threshold) are fetched whole by
+# one GET into memory (fetch_small): for them a HEAD, hashing threads and
+# scratch buffers cost more than the transfer itself.
+SMALL_OBJECT = 8 * 1024 * 1024
 
 
 class Sink(Protocol):
@@ -304,16 +311,14 @@ def fetch(
     progress: Progress,
     part_size: int | None = None,
     hashed: bool = True,
+    opened: Opened | None = None,
 ) -> Etag | None:
     """Fill sink with the object's bytes. When hashed, returns the ETag of
     what arrived: with the object's parts as the spans hashed if it is a
     multipart object whose part size is part_size, as one span if it is a
-    single-part one; else (or when not hashed) None."""
-    if stored.size < 0:  # nothing could be planned, held or checked for it
-        raise ObjectVerificationException(
-            f"{stored.name}: the store answered with a negative Content-Length "
-            f"({stored.size}): it cannot be fetched or verified"
-        )
+    single-part one; else (or when not hashed) None. opened (a GET of
+    stored already answered) is read by the stream that starts at byte 0."""
+    refuse_negative_size(stored)
     span: int | None = None
     if hashed and stored.etag.parts is None:
         span = max(stored.size, 1)
@@ -327,8 +332,19 @@ def fetch(
     progress.add(held)  # the total reported still comes to the object's size
 
     def read_stream(ranges: list[Range]) -> None:
+        first = opened if ranges and ranges[0][0] == 0 else None
         stream = _Stream(
-            s3, stored, sink, ranges, how.hashed, digests, progress, config, held, sink.ordered
+            s3,
+            stored,
+            sink,
+            ranges,
+            how.hashed,
+            digests,
+            progress,
+            config,
+            held,
+            sink.ordered,
+            opened=first,
         )
         try:
             stream.recall(held)
@@ -357,6 +373,95 @@ def fetch(
     if stored.etag.parts is None:
         return Etag(md5s[0].hex(), None)
     return multipart_etag(md5s)
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """An object read whole by one GET: the version its answer describes,
+    its bytes and their MD5."""
+
+    stored: StoredObject
+    data: bytearray
+    md5: bytes
+
+
+class Opened:
+    """The unread body of a GET of the whole object, and the version its
+    answer describes: the first stream of a fetch reads it (see fetch)
+    instead of asking again. Whoever holds it closes it if unread."""
+
+    def __init__(self, stored: StoredObject, body: Any) -> None:
+        self.stored = stored
+        self._body: Any = body
+
+    def take(self) -> Any:
+        """The body, once; None after."""
+        body, self._body = self._body, None
+        return body
+
+    def close(self) -> None:
+        body = self.take()
+        if body is not None:
+            body.close()
+
+
+def fetch_small(
+    s3: RetryingClient, bucket: str, key: str, bound: int, progress: Progress
+) -> Fetched | Opened | None:
+    """The object by one GET (asking for its checksums): read whole if it
+    is at most bound bytes, else left unread (Opened) for the large way to
+    go on with; None when the answer tells no size (a chunked answer: the
+    large way asks a HEAD). A negative size is refused. The GET's headers
+    describe the very version whose bytes it sent, so no HEAD comes first
+    and no If-Match is needed; the bytes are hashed as they arrive, on this
+    thread. A broken stream is retried by a whole new GET: it is small."""
+    return s3.retried(_get_small, s3.raw, bucket, key, bound, progress)
+
+
+def _get_small(
+    client: Any, bucket: str, key: str, bound: int, progress: Progress
+) -> Fetched | Opened | None:
+    answer = client.get_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+    body = answer.pop("Body")
+    size = answer.get("ContentLength")
+    if not isinstance(size, int):  # a chunked answer: the large way asks a HEAD
+        body.close()
+        return None
+    stored = StoredObject.from_head(bucket, key, answer)
+    if size < 0:
+        body.close()
+        refuse_negative_size(stored)
+    if size > bound:
+        return Opened(stored, body)
+    response = _Response(body, 0, checked_here=True)
+    data = bytearray(size)
+    view = memoryview(data)
+    digest = hashlib.md5()
+    offset = 0
+    try:
+        while offset < size:
+            count = response.readinto(view[offset : offset + READ_SIZE])
+            if not count:
+                raise IncompleteReadError(actual_bytes=offset, expected_bytes=size)
+            digest.update(view[offset : offset + count])
+            offset += count
+            progress.add(count)
+    except BaseException:
+        progress.add(-offset)  # this attempt's bytes will come again
+        response.close(done=False)
+        raise
+    response.close(done=True)
+    return Fetched(stored, data, digest.digest())
+
+
+def refuse_negative_size(stored: StoredObject) -> None:
+    """Raise if the store answered with a negative size: nothing could be
+    planned, held or checked for it."""
+    if stored.size < 0:
+        raise ObjectVerificationException(
+            f"{stored.name}: the store answered with a negative Content-Length "
+            f"({stored.size}): it cannot be fetched or verified"
+        )
 
 
 class _TaskFailed(Exception):
@@ -458,6 +563,7 @@ class _Stream:
         config: TransferConfig,
         held: int = 0,
         ordered: bool = False,
+        opened: Opened | None = None,
     ) -> None:
         self._client = s3.raw
         self._stored = stored
@@ -477,6 +583,8 @@ class _Stream:
         self._recalled: Future[None] | None = None
         self._stop_recalling = threading.Event()
         self._response: _Response | None = None
+        # A GET of the whole object already answered, read first (see fetch).
+        self._opened = opened
 
     def finish(self) -> None:
         """Wait for the hashing (raising a task's failure), then free the
@@ -530,6 +638,9 @@ class _Stream:
     def read(self, byte_range: Range) -> None:
         """One attempt at one range."""
         start, end = byte_range
+        body = self._opened.take() if self._opened is not None and start == 0 else None
+        if body is not None:
+            self._response = _Response(body, 0, checked_here=True)
         if self._response is None or self._response.position != start:
             self._reopen(start)
         assert self._response is not None
@@ -640,7 +751,7 @@ class _Response:
     That response frees the connection for reuse once it has been read to
     its end, as urllib3 does after its own reads."""
 
-    def __init__(self, body: Any, position: int) -> None:
+    def __init__(self, body: Any, position: int, checked_here: bool = False) -> None:
         self._body = body
         self.position = position
         raw = getattr(body, "_raw_stream", None)
@@ -648,8 +759,12 @@ class _Response:
         self._raw = None
         self._readinto: Callable[[memoryview], int]
         # Only botocore's plain body: a subclass may check what it reads
-        # (response checksums, with response_checksum_validation).
-        if type(body) is StreamingBody and isinstance(connection_stream, http.client.HTTPResponse):
+        # (response checksums, with response_checksum_validation). Unless
+        # checked_here: a GET asking for checksums (ChecksumMode) gets such
+        # a body, but its checksums are checked here (see _verify) and the
+        # body's own check never runs (it runs on a read past the end).
+        plain = type(body) is StreamingBody or (checked_here and isinstance(body, StreamingBody))
+        if plain and isinstance(connection_stream, http.client.HTTPResponse):
             self._raw = raw
             self._readinto = connection_stream.readinto
         else:

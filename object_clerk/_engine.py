@@ -121,31 +121,42 @@ class Engine:
         make_sink: Callable[[int], SinkT],
         verify: bool,
         callback: ProgressCallback | None,
+        opened: _download.Opened | None = None,
     ) -> SinkT:
         """The object's bytes in a new sink of its size, verified if asked.
         Parts are hashed as they arrive in the likeliest layout: when it is
-        right, no second pass over the bytes is needed."""
+        right, no second pass over the bytes is needed. opened (a GET
+        already answered, which this closes) stands for the first attempt's
+        HEAD and GET."""
         progress = Progress(callback)
         config = self.settings.download_config
 
         def attempt() -> SinkT:
-            progress.restart()
-            s3 = self.client
-            stored = _verify.head(s3, bucket, key)
-            layouts = None
-            if verify:
-                _verify.ensure_verifiable(stored)
-                layouts = self.layouts(stored)
-            likely = layouts.sizes[0] if layouts and layouts.sizes else None
-            sink = make_sink(stored.size)
+            nonlocal opened
+            first, opened = opened, None
             try:
-                arrived = _download.fetch(s3, stored, sink, config, progress, likely, verify)
+                progress.restart()
+                s3 = self.client
+                stored = first.stored if first is not None else _verify.head(s3, bucket, key)
+                layouts = None
                 if verify:
-                    _verify.check_bytes(sink.chunks, stored, layouts, arrived)
-            except BaseException:
-                sink.discard()
-                raise
-            return sink
+                    _verify.ensure_verifiable(stored)
+                    layouts = self.layouts(stored)
+                likely = layouts.sizes[0] if layouts and layouts.sizes else None
+                sink = make_sink(stored.size)
+                try:
+                    arrived = _download.fetch(
+                        s3, stored, sink, config, progress, likely, verify, first
+                    )
+                    if verify:
+                        _verify.check_bytes(sink.chunks, stored, layouts, arrived)
+                except BaseException:
+                    sink.discard()
+                    raise
+                return sink
+            finally:
+                if first is not None:
+                    first.close()
 
         return self.verified(attempt) if verify else attempt()
 
@@ -186,6 +197,9 @@ class Engine:
         target: Path,
         verify: bool = True,
         callback: ProgressCallback | None = None,
+        *,
+        size: int | None = None,
+        flushes: _localfs.Flushes | None = None,
     ) -> None:
         """A download without resume to the name target.name in the open
         directory (target is its path, for messages): a download into a
@@ -193,7 +207,16 @@ class Engine:
         following links (see _localfs), never by a path looked up again.
         The temporary file is made exclusively, never through a link, under
         a random name cut to fit any file system's limit in bytes, and
-        renamed onto the target only once complete, verified and on disk."""
+        renamed onto the target only once complete and verified.
+
+        Without flushes it is on disk (fsync) before the rename: the target
+        holds the old file or the whole new one, whatever happens. With
+        flushes (a sync's batch) the fsync is left to flushes.flush(), one
+        for the batch. The first GET asks for the whole object: a small one
+        (see small_bound) is read into memory and verified there before
+        anything is written, a large one goes on the large way (fetch) from
+        that GET. size is the object's size where a listing told it: a large
+        one then goes the large way at once."""
         what = f"download_object {bucket}/{key} to {str(target)!r}"
         with translated_errors(what):
             name, fd = _localfs.create_temporary(
@@ -202,11 +225,25 @@ class Engine:
             with os.fdopen(fd, "r+b") as file:
                 created = os.fstat(fd)
                 try:
-                    self.fetch(
-                        bucket, key, lambda size: _download.FileSink(fd, size), verify, callback
-                    )
-                    file.flush()
-                    os.fsync(fd)
+                    fetched = None
+                    if size is None or size <= self.small_bound():
+                        fetched = self._fetch_small(bucket, key, verify, callback)
+                    if isinstance(fetched, bytearray):
+                        _download.write_at(fd, 0, fetched)
+                    else:
+                        self.fetch(
+                            bucket,
+                            key,
+                            lambda length: _download.FileSink(fd, length),
+                            verify,
+                            callback,
+                            fetched,
+                        )
+                        file.flush()
+                    if flushes is None:
+                        os.fsync(fd)
+                    else:  # held before the rename: a failure here renames nothing
+                        flushes.add(fd, directory)
                     # On the descriptor, and renamed while it is open: the name
                     # may have been swapped meanwhile (see _download.replace_own).
                     os.fchmod(fd, _localfs.new_file_mode(directory, target.name))
@@ -214,6 +251,39 @@ class Engine:
                 except BaseException:
                     _download.unlink_own(directory, name, created)  # while open
                     raise
+
+    def small_bound(self) -> int:
+        """The largest object fetched by one GET into memory: SMALL_OBJECT,
+        or less where the download threshold is lower."""
+        threshold: int = self.settings.download_config.multipart_threshold
+        return min(_download.SMALL_OBJECT, threshold)
+
+    def _fetch_small(
+        self, bucket: str, key: str, verify: bool, callback: ProgressCallback | None
+    ) -> bytearray | _download.Opened | None:
+        """The bytes of a small object, verified if asked, by one GET (and,
+        for a multipart object, the HEAD that tells its part size); for a
+        larger one its GET unread (see _download.fetch_small), or None. The
+        same checks as fetch: the ETag (its MD5, or its part layout),
+        full-object checksums, a mismatch fetched again."""
+        progress = Progress(callback)
+        bound = self.small_bound()
+
+        def attempt() -> bytearray | _download.Opened | None:
+            progress.restart()
+            fetched = _download.fetch_small(self.client, bucket, key, bound, progress)
+            if not isinstance(fetched, _download.Fetched):
+                return fetched
+            if not verify:
+                return fetched.data
+            stored = fetched.stored
+            _verify.ensure_verifiable(stored)
+            layouts = self.layouts(stored)  # a request only for a multipart object
+            arrived = Etag(fetched.md5.hex(), None) if stored.etag.parts is None else None
+            _verify.check_bytes(lambda: [fetched.data], stored, layouts, arrived)
+            return fetched.data
+
+        return self.verified(attempt) if verify else attempt()
 
     # -- writing -----------------------------------------------------------
 

@@ -12,6 +12,7 @@ keeps receiving the writes, the place a link leads to never does.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import stat
@@ -25,6 +26,8 @@ _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _DIRECTORY = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _CLOEXEC
 # A new file: made here, never an existing one, never through a link.
 _NEW_FILE = os.O_RDWR | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
+# What fsync of a directory answers on a file system that cannot flush one.
+_NO_DIRECTORY_FLUSH = frozenset({errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP})
 
 
 @contextlib.contextmanager
@@ -156,3 +159,55 @@ def new_file_mode(directory: int, name: str) -> int:
     except OSError:
         pass
     return 0o644
+
+
+class Flushes:
+    """Files written and renamed into place without an fsync each, and the
+    directories that hold them, flushed to disk together by flush(): on a
+    journalling file system the first fsync commits the writes of them all,
+    so a batch of small files costs about one disk commit instead of one
+    per file. Until flush() returns, a crash of the machine may leave any of
+    them short or empty (a later sync finds it different from the store and
+    fetches it again); after, every one is on disk under its name."""
+
+    def __init__(self) -> None:
+        self._files: list[int] = []
+        self._directories: dict[tuple[int, int], int] = {}
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+    def add(self, fd: int, directory: int) -> None:
+        """The open file fd, renamed into the open directory: both are kept
+        open (duplicated) until the flush, the caller closes its own."""
+        found = os.fstat(directory)
+        place = (found.st_dev, found.st_ino)
+        if place not in self._directories:
+            self._directories[place] = os.dup(directory)
+        self._files.append(os.dup(fd))
+
+    def flush(self) -> None:
+        """fsync every file, then every directory (their new names); raises
+        the first failure once every descriptor is closed. A file system
+        that cannot flush a directory (EINVAL, ENOTSUP: some network and
+        FUSE ones) keeps the renames as it keeps them for everyone."""
+        failure: OSError | None = None
+        directories = set(self._directories.values())
+        for fd in [*self._files, *directories]:
+            try:
+                if failure is None:
+                    os.fsync(fd)
+            except OSError as error:
+                if fd not in directories or error.errno not in _NO_DIRECTORY_FLUSH:
+                    failure = error
+            finally:
+                os.close(fd)
+        self._files, self._directories = [], {}
+        if failure is not None:
+            raise failure
+
+    def close(self) -> None:
+        """Drop every descriptor unflushed (the batch failed as a whole)."""
+        for fd in [*self._files, *self._directories.values()]:
+            os.close(fd)
+        self._files, self._directories = [], {}

@@ -30,6 +30,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from object_clerk import _compare, _listing, _localfs
 from object_clerk._checksum import Etag
+from object_clerk._errors import translate
 from object_clerk._hash_cache import HashCache
 from object_clerk._location import LocalTree, Location, StorePrefix
 from object_clerk._progress import ProgressCallback
@@ -98,12 +99,36 @@ def run_batch(
     engine: Engine, job: Job, batch: Batch, callback: ProgressCallback | None
 ) -> list[ReportEntry]:
     """The entries of a batch's steps, run one after the other. The batch's
-    small uploads are verified together, by one listing (see _confirm)."""
+    small uploads are verified together, by one listing (see _confirm); its
+    downloads reach the disk together, before the batch is reported (see
+    _localfs.Flushes)."""
     unconfirmed: Unconfirmed = {}
-    entries = [run_step(engine, job, step, callback, unconfirmed) for step in batch.steps]
+    flushes = _localfs.Flushes()
+    try:
+        entries = [
+            run_step(engine, job, step, callback, unconfirmed, flushes) for step in batch.steps
+        ]
+        if len(flushes):
+            _flush(flushes, entries)
+    finally:
+        flushes.close()
     if unconfirmed:
         _confirm(engine, job, unconfirmed, entries, callback)
     return entries
+
+
+def _flush(flushes: _localfs.Flushes, entries: list[ReportEntry]) -> None:
+    """Flush a batch's downloads to disk; if that fails, none of them is
+    reported done (each download fails with the error)."""
+    try:
+        flushes.flush()
+    except OSError as error:
+        for index, entry in enumerate(entries):
+            if entry.action == Action.DOWNLOADED and entry.error is None:
+                failure = translate(error, f"flushing the download of {entry.key!r} to disk")
+                entries[index] = ReportEntry(
+                    entry.key, Action.FAILED, entry.evidence, 0, failure, entry.detail
+                )
 
 
 def run_step(
@@ -112,13 +137,15 @@ def run_step(
     step: Step,
     callback: ProgressCallback | None,
     unconfirmed: Unconfirmed | None = None,
+    flushes: _localfs.Flushes | None = None,
 ) -> ReportEntry:
     """One step's entry; its failure is the entry's error, never raised.
     Small uploads are left in unconfirmed to be verified by the caller,
+    where it gives one; downloads in flushes to be flushed by the caller,
     where it gives one."""
     if job.operation == CHECK:
         return _check(engine, job, step)
-    return _sync(engine, job, step, callback, unconfirmed)
+    return _sync(engine, job, step, callback, unconfirmed, flushes)
 
 
 def _check(engine: Engine, job: Job, step: Step) -> ReportEntry:
@@ -142,6 +169,7 @@ def _sync(
     step: Step,
     callback: ProgressCallback | None,
     unconfirmed: Unconfirmed | None,
+    flushes: _localfs.Flushes | None = None,
 ) -> ReportEntry:
     evidence, detail = step.evidence, step.detail
     try:
@@ -166,7 +194,7 @@ def _sync(
             sent = engine.upload(path, job.destination.bucket, key, False, callback=callback)
             unconfirmed[step.key] = (path, sent)
         else:
-            transfer(engine, job, step.key, callback)
+            transfer(engine, job, step.key, callback, step.size, flushes)
         return ReportEntry(step.key, action, evidence, step.size, None, detail)
     except Exception as error:
         return ReportEntry(step.key, Action.FAILED, evidence, 0, error, detail)
@@ -280,11 +308,20 @@ def compare(engine: Engine, job: Job, step: Step) -> Verdict:
     )
 
 
-def transfer(engine: Engine, job: Job, key: str, callback: ProgressCallback | None) -> None:
+def transfer(
+    engine: Engine,
+    job: Job,
+    key: str,
+    callback: ProgressCallback | None,
+    size: int | None = None,
+    flushes: _localfs.Flushes | None = None,
+) -> None:
     """Move one entry from the source to the destination by the engine's
     verified operation. A dry run opens a local source as an upload would
     (an empty or unreadable file is refused just the same) and writes
-    nothing."""
+    nothing. size is the source's listed size; a download put in flushes
+    is on disk once the caller has flushed them (else before this
+    returns)."""
     src, dst = job.source, job.destination
     if isinstance(src, LocalTree) and isinstance(dst, StorePrefix):
         path = local_path(src.root, key)
@@ -304,7 +341,15 @@ def transfer(engine: Engine, job: Job, key: str, callback: ProgressCallback | No
         with _localfs.directory(dst.root, parts, make=not job.dry_run) as directory:
             if job.dry_run or directory is None:
                 return
-            engine.download_at(src.bucket, src.object_key(key), directory, path, callback=callback)
+            engine.download_at(
+                src.bucket,
+                src.object_key(key),
+                directory,
+                path,
+                callback=callback,
+                size=size,
+                flushes=flushes,
+            )
     else:
         assert isinstance(src, StorePrefix) and isinstance(dst, StorePrefix)
         if job.dry_run:

@@ -332,7 +332,9 @@ def test_a_negative_content_length_is_refused_and_nothing_is_left(
     clerk: ObjectClerk, s3: Any, bucket: str, tmp_path: Path, resume: bool
 ) -> None:
     s3.put_object(Bucket=bucket, Key="k", Body=b"small object")
-    inject(clerk).rewrite("HeadObject", "ContentLength", -5)  # type: ignore[arg-type]
+    faults = inject(clerk)
+    faults.rewrite("HeadObject", "ContentLength", -5)  # type: ignore[arg-type]
+    faults.rewrite("GetObject", "ContentLength", -5)  # type: ignore[arg-type]
     target = tmp_path / "f"
     with pytest.raises(ObjectVerificationException, match=r"negative Content-Length \(-5\)"):
         clerk.download_object(bucket, "k", target, resume=resume)
