@@ -120,10 +120,11 @@ def _store_said(code: str, status: int) -> Callable[[str, str, str], Exception]:
 #   idempotent, and a conditional one (If-None-Match) that finds its own
 #   earlier attempt's object is recognised by the caller
 #   (_transfer._DigestingClient), so a repeat stores nothing else.
-# * ClientError SlowDown/503, InternalError/500 (retried): the store asks to
-#   be asked again; awscrt names these without a status, which is given here.
+# * ClientError SlowDown/503, InternalError/500, RequestTimeout/400
+#   (retried): the store asks to be asked again; awscrt names these without
+#   a status, which is given here.
 # * SSLError (not retried): a certificate or handshake failure will fail the
-#   same way again.
+#   same way again (botocore raises the same for a TLS failure mid-stream).
 # * Any other name: NativeRequestError (not retried).
 #
 # An answer with an error status (S3ResponseError, which carries status,
@@ -141,6 +142,8 @@ FAILURES: dict[str, Callable[[str, str, str], Exception]] = {
             "AWS_IO_DNS_QUERY_FAILED",
             "AWS_IO_DNS_INVALID_NAME",
             "AWS_IO_DNS_NO_ADDRESS_FOR_HOST",
+            "AWS_IO_DNS_QUERY_AGAIN",
+            "AWS_IO_TLS_NEGOTIATION_TIMEOUT",  # botocore: a connect timeout
             "AWS_ERROR_HTTP_CONNECTION_MANAGER_ACQUISITION_TIMEOUT",
         ],
         _connect_failed,
@@ -150,12 +153,14 @@ FAILURES: dict[str, Callable[[str, str, str], Exception]] = {
             "AWS_IO_SOCKET_CLOSED",
             "AWS_IO_BROKEN_PIPE",
             "AWS_IO_SOCKET_CONNECT_ABORTED",
+            "AWS_IO_SOCKET_NOT_CONNECTED",
+            "AWS_IO_TLS_CLOSED_ABORT",
+            "AWS_IO_TLS_CLOSED_GRACEFUL",
             "AWS_ERROR_HTTP_CONNECTION_CLOSED",
             "AWS_ERROR_HTTP_SERVER_CLOSED",
             "AWS_ERROR_HTTP_PROTOCOL_ERROR",
             "AWS_ERROR_HTTP_RESPONSE_FIRST_BYTE_TIMEOUT",
             "AWS_ERROR_S3_INVALID_RESPONSE_STATUS",  # an error answer without its status
-            "AWS_ERROR_S3_MISSING_ETAG",
         ],
         _closed,
     ),
@@ -164,7 +169,9 @@ FAILURES: dict[str, Callable[[str, str, str], Exception]] = {
             "AWS_IO_TLS_ERROR_NEGOTIATION_FAILURE",
             "AWS_IO_TLS_ERROR_NOT_NEGOTIATED",
             "AWS_IO_TLS_ERROR_ALERT_RECEIVED",
-            "AWS_IO_TLS_NEGOTIATION_TIMEOUT",
+            "AWS_IO_TLS_ERROR_READ_FAILURE",
+            "AWS_IO_TLS_ERROR_WRITE_FAILURE",
+            "AWS_IO_TLS_ERROR_DEFAULT_TRUST_STORE_NOT_FOUND",
             "AWS_IO_TLS_CTX_ERROR",
             "AWS_IO_FILE_VALIDATION_FAILURE",
         ],
@@ -172,6 +179,7 @@ FAILURES: dict[str, Callable[[str, str, str], Exception]] = {
     ),
     "AWS_ERROR_S3_SLOW_DOWN": _store_said("SlowDown", 503),
     "AWS_ERROR_S3_INTERNAL_ERROR": _store_said("InternalError", 500),
+    "AWS_ERROR_S3_REQUEST_TIMEOUT": _store_said("RequestTimeout", 400),
 }
 
 
@@ -188,21 +196,21 @@ def has_retry_switch() -> bool:
 
 def reachable(connection: Connection) -> bool:
     """Whether awscrt reaches the store as the botocore client does: an
-    endpoint of scheme, host and port alone, path-style addressing, no
-    proxy (awscrt would not use botocore's proxy settings)."""
+    endpoint of scheme, host and port alone, path-style addressing (botocore's
+    for an endpoint URL unless told virtual), no proxy (awscrt would not use
+    botocore's proxy settings)."""
     parts = urlsplit(connection.endpoint_url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return False
     if parts.path not in ("", "/") or parts.query or parts.username:
         return False
     config = connection.config
-    if config.proxies or any(name.upper().endswith("_PROXY") for name in os.environ):
+    proxied = {name.upper() for name in os.environ if name.upper().endswith("_PROXY")}
+    if config.proxies or proxied - {"NO_PROXY"}:
         return False
-    style = (config.s3 or {}).get("addressing_style")
-    if style == "virtual" or (config.s3 or {}).get("use_accelerate_endpoint"):
-        return False
-    return bool(
-        not os.environ.get("AWS_ENDPOINT_URL_S3") and not os.environ.get("AWS_ENDPOINT_URL")
+    s3_options = config.s3 or {}
+    return s3_options.get("addressing_style") != "virtual" and not s3_options.get(
+        "use_accelerate_endpoint"
     )
 
 

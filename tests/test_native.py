@@ -40,6 +40,12 @@ from object_clerk._errors import error_code, http_status, is_transient, translat
 from tests.proxy import FaultProxy, request_matcher
 from tests.support import TEST_THRESHOLD, Endpoint, stored_bytes, stored_keys
 
+# An awscrt without S3RetryMode.NONE (an older one) is never used: there
+# these tests have nothing to send natively.
+needs_native = pytest.mark.skipif(
+    not _native.has_retry_switch(), reason="this awscrt has no S3RetryMode.NONE"
+)
+
 SMALL = b"a small object, sent natively\n" * 100
 SECRET_FOR_LEAKS = "a-secret-that-must-show-nowhere"
 
@@ -96,6 +102,7 @@ def _md5(data: bytes) -> str:
 @pytest.mark.parametrize(
     "key", ["plain", "a dir/with spaces+plus%percent~tilde", "ünï/cödé", "x" * 200]
 )
+@needs_native
 def test_a_native_put_stores_exactly_the_bytes_and_headers(
     clerk: ObjectClerk, s3: Any, bucket: str, native_puts: NativePuts, key: str
 ) -> None:
@@ -111,6 +118,7 @@ def test_a_native_put_stores_exactly_the_bytes_and_headers(
     assert head["ETag"].strip('"') == hashlib.md5(data).hexdigest()
 
 
+@needs_native
 def test_objects_over_the_limit_and_checksummed_uploads_go_by_botocore(
     make_clerk: Callable[..., ObjectClerk], s3: Any, bucket: str, native_puts: NativePuts
 ) -> None:
@@ -123,6 +131,7 @@ def test_objects_over_the_limit_and_checksummed_uploads_go_by_botocore(
     assert native_puts.count == 1
 
 
+@needs_native
 def test_a_source_that_changes_while_it_is_sent_is_sent_again_as_it_is_now(
     clerk: ObjectClerk,
     s3: Any,
@@ -164,6 +173,7 @@ def _with_and_without(
     ]
 
 
+@needs_native
 def test_a_missing_bucket_is_not_found_as_with_botocore(
     make_clerk: Callable[..., ObjectClerk], bucket: str, native_puts: NativePuts
 ) -> None:
@@ -173,6 +183,7 @@ def test_a_missing_bucket_is_not_found_as_with_botocore(
     assert native_puts.count == 1, "once natively, not retried"
 
 
+@needs_native
 def test_a_wrong_secret_is_refused_as_with_botocore_and_never_shown(
     make_clerk: Callable[..., ObjectClerk],
     endpoint: Endpoint,
@@ -193,6 +204,7 @@ def test_a_wrong_secret_is_refused_as_with_botocore_and_never_shown(
     assert not any(SECRET_FOR_LEAKS in message for message in messages)
 
 
+@needs_native
 def test_the_secret_shows_in_no_repr_of_the_native_client(
     make_clerk: Callable[..., ObjectClerk], bucket: str, native_puts: NativePuts
 ) -> None:
@@ -205,6 +217,7 @@ def test_the_secret_shows_in_no_repr_of_the_native_client(
     assert not any(SECRET_FOR_LEAKS in text for text in shown)
 
 
+@needs_native
 def test_an_existing_object_is_kept_as_with_botocore(
     make_clerk: Callable[..., ObjectClerk], s3: Any, bucket: str, native_puts: NativePuts
 ) -> None:
@@ -238,6 +251,7 @@ def test_an_existing_object_is_kept_as_with_botocore(
         ("delay", ObjectClerkConnectionException),
     ],
 )
+@needs_native
 def test_server_and_connection_failures_are_retried_then_raised_as_with_botocore(
     proxied: Callable[..., ObjectClerk],
     proxy: FaultProxy,
@@ -264,6 +278,7 @@ def test_server_and_connection_failures_are_retried_then_raised_as_with_botocore
 @pytest.mark.parametrize(
     "fault", ["internal_error", "slowdown", "close_before", "lost_answer", "half_body", "delay"]
 )
+@needs_native
 def test_two_failures_are_healed_natively(
     proxied: Callable[..., ObjectClerk],
     proxy: FaultProxy,
@@ -280,6 +295,7 @@ def test_two_failures_are_healed_natively(
 
 
 @pytest.mark.slow
+@needs_native
 def test_a_damaged_body_is_refused_by_its_content_md5_and_sent_again(
     proxied: Callable[..., ObjectClerk],
     proxy: FaultProxy,
@@ -297,6 +313,7 @@ def test_a_damaged_body_is_refused_by_its_content_md5_and_sent_again(
     assert stored_bytes(s3, bucket, "k") == SMALL
 
 
+@needs_native
 def test_a_wrong_content_md5_is_refused_by_the_store(
     clerk: ObjectClerk, endpoint: Endpoint, s3: Any, bucket: str
 ) -> None:
@@ -314,6 +331,7 @@ def test_a_wrong_content_md5_is_refused_by_the_store(
     assert stored_keys(s3, bucket) == []
 
 
+@needs_native
 def test_a_closed_port_is_a_connection_failure_retried(
     make_clerk: Callable[..., ObjectClerk], bucket: str, native_puts: NativePuts
 ) -> None:
@@ -466,6 +484,7 @@ def test_a_handler_on_put_object_keeps_it_with_botocore(
     assert stored_bytes(s3, bucket, "k") == SMALL
 
 
+@needs_native
 def test_a_handler_on_other_operations_leaves_put_object_native(
     clerk: ObjectClerk, bucket: str, native_puts: NativePuts
 ) -> None:
@@ -485,6 +504,7 @@ def https_port(endpoint: Endpoint) -> int:
     return int(os.environ["HTTPS_PORT"])
 
 
+@needs_native
 def test_tls_with_the_ca_bundle(
     make_clerk: Callable[..., ObjectClerk],
     https_port: int,
@@ -501,6 +521,7 @@ def test_tls_with_the_ca_bundle(
     assert stored_bytes(s3, bucket, "k2") == SMALL + b"2"
 
 
+@needs_native
 def test_an_untrusted_certificate_is_refused_at_once(
     make_clerk: Callable[..., ObjectClerk], https_port: int, bucket: str, native_puts: NativePuts
 ) -> None:
@@ -513,6 +534,7 @@ def test_an_untrusted_certificate_is_refused_at_once(
 # -- other processes -------------------------------------------------------------
 
 
+@needs_native
 def test_a_forked_child_makes_its_own_native_client(
     clerk: ObjectClerk, s3: Any, bucket: str, native_puts: NativePuts
 ) -> None:
@@ -539,6 +561,7 @@ def test_a_forked_child_makes_its_own_native_client(
     assert native_puts.count == 2
 
 
+@needs_native
 def test_a_pickled_clerk_keeps_its_setting_and_makes_its_own_client(
     make_clerk: Callable[..., ObjectClerk],
     s3: Any,
@@ -556,3 +579,39 @@ def test_a_pickled_clerk_keeps_its_setting_and_makes_its_own_client(
     travelled_on.upload_object(SMALL, bucket, "on")
     assert native_puts.count == 1
     assert stored_bytes(s3, bucket, "on") == stored_bytes(s3, bucket, "off") == SMALL
+
+
+def _connection(url: str = "http://127.0.0.1:9", **config: Any) -> Any:
+    from botocore.config import Config
+
+    from object_clerk._client import Connection, Secret
+
+    return Connection(url, "access", Secret("secret"), Config(**config), None)
+
+
+def test_only_a_store_botocore_reaches_directly_and_path_style_goes_natively(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in [n for n in os.environ if n.upper().endswith("_PROXY")]:
+        monkeypatch.delenv(name)
+    assert _native.reachable(_connection())
+    assert _native.reachable(_connection("https://s3.example.com", s3={"addressing_style": "path"}))
+    assert not _native.reachable(_connection(s3={"addressing_style": "virtual"}))
+    assert not _native.reachable(_connection(proxies={"http": "http://127.0.0.1:3128"}))
+    assert not _native.reachable(_connection("http://127.0.0.1:9/prefix"))
+    monkeypatch.setenv("NO_PROXY", "example.com")
+    assert _native.reachable(_connection())
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
+    assert not _native.reachable(_connection())
+
+
+def test_which_handlers_observe_put_object(clerk: ObjectClerk) -> None:
+    raw = clerk._s3.raw
+    assert not _native.observed(raw, "PutObject"), "the clerk's and boto3's own do not"
+    raw.meta.events.register("before-send.s3.GetObject", lambda **_: None)
+    raw.meta.events.register_first(
+        "request-created.s3", lambda **_: None, unique_id="s3upload-not-transferring"
+    )
+    assert not _native.observed(raw, "PutObject")
+    raw.meta.events.register_last("before-sign.s3", lambda **_: None)
+    assert _native.observed(raw, "PutObject")
