@@ -89,7 +89,7 @@ class NativeRequestError(BotoCoreError):
 
 
 def _connect_failed(url: str, name: str, message: str) -> Exception:
-    return EndpointConnectionError(endpoint_url=url, error=f"{name}: {message}")
+    return EndpointConnectionError(endpoint_url=url, error=OSError(f"{name}: {message}"))
 
 
 def _closed(url: str, name: str, message: str) -> Exception:
@@ -97,7 +97,7 @@ def _closed(url: str, name: str, message: str) -> Exception:
 
 
 def _tls(url: str, name: str, message: str) -> Exception:
-    return SSLError(endpoint_url=url, error=f"{name}: {message}")
+    return SSLError(endpoint_url=url, error=OSError(f"{name}: {message}"))
 
 
 def _store_said(code: str, status: int) -> Callable[[str, str, str], Exception]:
@@ -204,14 +204,18 @@ def reachable(connection: Connection) -> bool:
         return False
     if parts.path not in ("", "/") or parts.query or parts.username:
         return False
-    config = connection.config
     proxied = {name.upper() for name in os.environ if name.upper().endswith("_PROXY")}
-    if config.proxies or proxied - {"NO_PROXY"}:
+    if _option(connection, "proxies") or proxied - {"NO_PROXY"}:
         return False
-    s3_options = config.s3 or {}
+    s3_options = _option(connection, "s3") or {}
     return s3_options.get("addressing_style") != "virtual" and not s3_options.get(
         "use_accelerate_endpoint"
     )
+
+
+def _option(connection: Connection, name: str) -> Any:
+    """A botocore Config option of the connection (None: not set)."""
+    return getattr(connection.config, name, None)
 
 
 # Handlers s3transfer registers on the client it is given (by unique id):
@@ -274,9 +278,9 @@ class NativeClient:
         parts = urlsplit(connection.endpoint_url)
         self.endpoint_url = connection.endpoint_url
         self._host = parts.netloc
-        config = connection.config
         # awscrt has no per-read timeout: the whole request gets read_timeout.
-        self._timeout = float(config.read_timeout or 60)
+        self._timeout = float(_option(connection, "read_timeout") or 60)
+        connect_timeout = float(_option(connection, "connect_timeout") or 60)
         # The secret is revealed to the signer alone, once.
         credentials = crt_auth.AwsCredentialsProvider.new_static(
             connection.access_key, connection.secret_key.reveal()
@@ -292,7 +296,7 @@ class NativeClient:
             tls_mode=tls_mode,
             tls_connection_options=tls_options,
             retry_config=crt_s3.S3RetryConfig(retry_mode=crt_s3.S3RetryMode.NONE),
-            connect_timeout_ms=int(float(config.connect_timeout or 60) * 1000),
+            connect_timeout_ms=int(connect_timeout * 1000),
         )
 
     def __repr__(self) -> str:

@@ -156,11 +156,9 @@ def _checksum_algorithm(env: Mapping[str, str], keyword: str | None) -> str | No
 
 
 # The values S3_NATIVE_REQUESTS takes (any case), by what they mean.
-_SWITCH = {"1": True, "true": True, "yes": True, "on": True} | {
-    "0": False,
-    "false": False,
-    "no": False,
-    "off": False,
+_SWITCH = {
+    **dict.fromkeys(("1", "true", "yes", "on"), True),
+    **dict.fromkeys(("0", "false", "no", "off"), False),
 }
 
 

@@ -232,7 +232,7 @@ def test_an_existing_object_is_kept_as_with_botocore(
             refuse(bucket, key, kind)
             s3.put_object(Bucket=bucket, Key=key, Body=b"another writer's")
 
-        clerk._refuse_overwrite = then_written  # type: ignore[method-assign]
+        clerk._refuse_overwrite = then_written  # type: ignore[method-assign, assignment]
         with pytest.raises(ObjectExistsException):
             clerk.upload_object(SMALL, bucket, key, overwrite=False)
         assert stored_bytes(s3, bucket, key) == b"another writer's"
@@ -421,7 +421,7 @@ def test_an_error_answer_is_the_client_error_botocore_raises(
         code=14343,
         name="AWS_ERROR_S3_INVALID_RESPONSE_STATUS",
         message="Invalid response status from request",
-        status_code=status,  # type: ignore[arg-type]
+        status_code=status,
         headers=[("Content-Type", "application/xml")],
         body=body,
         operation_name="PutObject",
