@@ -177,6 +177,8 @@ def benchmark(sizes: Sequence[int], repeat: int, count: int | None) -> None:
                             side, size, count or COUNTS.get(size, 200), bucket, "bench", env
                         )
                         results.setdefault((side, size), []).append(sample)
+                        # Untimed: a memory-backed test gateway keeps no more than a run's worth.
+                        _remove(client, bucket, f"bench/{side}/{size}/")
                         print(f"  {side:15} {_size_name(size):>7} {sample}", file=sys.stderr)
         finally:
             _remove(client, bucket, "")
