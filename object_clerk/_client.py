@@ -38,9 +38,10 @@ import botocore.session
 import botocore.utils
 from botocore.config import Config
 
-from object_clerk import _aws_config
+from object_clerk import _aws_config, _native
 from object_clerk._aws_config import DEFAULT_REGION
 from object_clerk._retry import RetryPolicy
+from object_clerk._settings import native_requests
 
 T = TypeVar("T")
 
@@ -200,12 +201,17 @@ def _reresolved(
 
 class ProcessClient:
     """The retrying client of the current process, made on first use in
-    each process and shared by its threads. Pickling carries the connection
-    and the policy, never the client."""
+    each process and shared by its threads. Pickling carries the connection,
+    the policy and whether small PutObjects may go natively (read from
+    S3_NATIVE_REQUESTS when the clerk is made, unless native says), never
+    the client."""
 
-    def __init__(self, connection: Connection, policy: RetryPolicy) -> None:
+    def __init__(
+        self, connection: Connection, policy: RetryPolicy, native: bool | None = None
+    ) -> None:
         self._connection = connection
         self._policy = policy
+        self._native = native_requests(keyword=native)
         self._reset()
         _LIVE.add(self)
 
@@ -218,15 +224,19 @@ class ProcessClient:
         if client is None:
             with self._lock:
                 if self._client is None:
-                    self._client = RetryingClient(self._connection.client(), self._policy)
+                    self._client = RetryingClient(
+                        self._connection.client(),
+                        self._policy,
+                        self._connection if self._native else None,
+                    )
                 client = self._client
         return client
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"connection": self._connection, "policy": self._policy}
+        return {"connection": self._connection, "policy": self._policy, "native": self._native}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["connection"], state["policy"])  # type: ignore[misc]
+        self.__init__(state["connection"], state["policy"], state.get("native"))  # type: ignore[misc]
 
 
 # botocore's loggers that write a request's headers at DEBUG level, the
@@ -344,6 +354,7 @@ def forget_shared_clients() -> None:
     """Clerks made from now on get new clients, not the ones made so far
     (on which earlier code may have registered event handlers)."""
     _SHARED.forget()
+    _native.forget()
 
 
 # Every ProcessClient forgets its client in a forked child: the child makes
@@ -407,6 +418,7 @@ def make_s3_client(
     )
     # After botocore's own handler, which asks every body to wait for it.
     client.meta.events.register_last("before-call.s3", _no_wait_for_small_bodies)
+    _native.watch(client)  # handlers registered from now on are the caller's
     return client
 
 
@@ -445,11 +457,17 @@ class RetryingClient:
 
     A request body that is a stream is rewound before each attempt, so a
     repeated PutObject or UploadPart sends the same bytes.
+
+    native_connection is the connection a native client (see _native) may
+    be made from for small PutObjects; None: botocore sends every request.
     """
 
-    def __init__(self, client: Any, policy: RetryPolicy) -> None:
+    def __init__(
+        self, client: Any, policy: RetryPolicy, native_connection: Connection | None = None
+    ) -> None:
         self._client = client
         self._policy = policy
+        self.native_connection = native_connection
         self._operations = frozenset(client.meta.method_to_api_mapping)
 
     @property

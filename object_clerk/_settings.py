@@ -190,6 +190,34 @@ def _checksum_algorithm(env: Mapping[str, str], keyword: str | None) -> str | No
     return value
 
 
+# The values S3_NATIVE_REQUESTS takes (any case), by what they mean.
+_SWITCH = {
+    **dict.fromkeys(("1", "true", "yes", "on"), True),
+    **dict.fromkeys(("0", "false", "no", "off"), False),
+}
+
+
+def native_requests(environ: Mapping[str, str] | None = None, keyword: bool | None = None) -> bool:
+    """Whether small PutObjects may go by awscrt's native client (see
+    _native, which also decides where it can): the keyword where given,
+    else S3_NATIVE_REQUESTS (1/true/yes/on or 0/false/no/off); unset or
+    empty, on."""
+    if keyword is not None:
+        if not isinstance(keyword, bool):
+            raise TypeError(f"native_requests must be a bool, not {type(keyword).__name__}")
+        return keyword
+    env = os.environ if environ is None else environ
+    raw = env.get("S3_NATIVE_REQUESTS", "")
+    if not raw.strip():
+        return True
+    value = _SWITCH.get(raw.strip().lower())
+    if value is None:
+        raise ObjectClerkConfigurationException(
+            f"S3_NATIVE_REQUESTS must be 1 or 0 (true/false, yes/no, on/off), not {raw!r}"
+        )
+    return value
+
+
 def _given(
     env: Mapping[str, str], variable: str, keyword: str, value: Mapping[str, Any] | None
 ) -> tuple[str, dict[str, Any]]:

@@ -25,7 +25,7 @@ from s3transfer.manager import TransferManager
 from s3transfer.subscribers import BaseSubscriber
 from s3transfer.utils import ChunksizeAdjuster
 
-from object_clerk import _resume
+from object_clerk import _native, _resume
 from object_clerk._checksum import (
     Etag,
     PartCrc,
@@ -288,11 +288,26 @@ class _DigestingClient:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._s3, name)
 
+    @property
+    def s3(self) -> RetryingClient:
+        return self._s3
+
+    @property
+    def checksum(self) -> str | None:
+        """The full-object checksum algorithm the upload stores, if any."""
+        return self._options.checksum
+
     def put_object(self, **request: Any) -> Any:
+        return self.put_object_by(self._s3.raw.put_object, request)
+
+    def put_object_by(self, operation: Callable[..., Any], request: dict[str, Any]) -> Any:
+        """PutObject sent by operation (botocore's, or the native client's:
+        one attempt each, retried here), hashed, conditional and checked as
+        put_object is."""
         if self._options.if_none_match:
             request["IfNoneMatch"] = "*"
         try:
-            response = self._send(self._s3.raw.put_object, None, request)
+            response = self._send(operation, None, request)
         except ClientError as error:
             if not self._options.if_none_match or not is_precondition_failed(error):
                 raise
@@ -602,11 +617,16 @@ def _put_small(
     headers: dict[str, Any],
 ) -> None:
     """One PutObject from the calling thread: for a small object, the
-    thread pool of a transfer manager costs more than the transfer."""
+    thread pool of a transfer manager costs more than the transfer. Sent by
+    the native client where it may (see _native: a third of botocore's
+    client CPU); an upload that stores a full-object checksum goes by
+    botocore, as the native client sends none."""
     with contextlib.ExitStack() as opened:
         fileobj, start = _opened(source, opened)
-        body = _Window(fileobj, start, source.size, source)
-        client.put_object(Bucket=bucket, Key=key, Body=body, **headers)
+        request = {"Bucket": bucket, "Key": key, **headers}
+        native = None if client.checksum else _native.put_sender(client.s3, source.size, request)
+        request["Body"] = _Window(fileobj, start, source.size, source)
+        client.put_object_by(native or client.s3.raw.put_object, request)
 
 
 def _manager(client: Any, config: TransferConfig) -> TransferManager:
