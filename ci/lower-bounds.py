@@ -1,6 +1,7 @@
 """Print pip constraints pinning the S3 stack to the oldest versions setup.cfg
 admits: "name==X" for each ">= X" bound that install_requires and the server
-and test extras set on boto3, botocore, s3transfer and moto.
+and test extras set on boto3, botocore, s3transfer, awscrt (whose oldest has no
+S3 retry switch, so that the native path falls back to botocore) and moto.
 
     python ci/lower-bounds.py [setup.cfg] > oldest.txt
     pip install -c oldest.txt -e '.[test]'
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
-PINNED = ("boto3", "botocore", "s3transfer", "moto")
+PINNED = ("boto3", "botocore", "s3transfer", "awscrt", "moto")
 EXTRAS = ("server", "test")
 
 
