@@ -154,3 +154,16 @@ def client_of(clerk: ObjectClerk) -> RetryingClient:
     """The clerk's retrying client in this process (its .raw is boto3's,
     whose events tests hook)."""
     return engine_of(clerk).client
+
+
+def run_cli(endpoint: Endpoint, *args: str) -> int:
+    """The command line, in this process, on endpoint, never sleeping."""
+    from object_clerk import cli
+
+    environ = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": endpoint.url,
+        "AWS_ACCESS_KEY_ID": endpoint.access_key,
+        "AWS_SECRET_ACCESS_KEY": endpoint.secret_key,
+    }
+    return cli.main(["--retry-tries", "2", "--retry-delay", "0", *args], environ)

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from object_clerk import ObjectClerk, ObjectSaveException, cli
-from tests.support import Endpoint, make_tree, stored_bytes, stored_keys
+from object_clerk import ObjectClerk, ObjectSaveException
+from tests.support import Endpoint, make_tree, run_cli, stored_bytes, stored_keys
 
 EMPTY_ETAG = '"d41d8cd98f00b204e9800998ecf8427e"'
 TREE = {"empty": b"", "dir/also-empty": b"", "full": b"some bytes"}
@@ -116,16 +115,6 @@ def test_a_changed_empty_object_is_told_from_its_empty_file(
     assert not report.ok and actions(report) == {"empty": "differ"}
 
 
-def _cli(endpoint: Endpoint, *args: str) -> int:
-    environ = {
-        **os.environ,
-        "AWS_ENDPOINT_URL": endpoint.url,
-        "AWS_ACCESS_KEY_ID": endpoint.access_key,
-        "AWS_SECRET_ACCESS_KEY": endpoint.secret_key,
-    }
-    return cli.main(["--retry-tries", "2", "--retry-delay", "0", *args], environ)
-
-
 def test_the_command_line_puts_and_syncs_empty_files(
     endpoint: Endpoint,
     s3: Any,
@@ -134,14 +123,14 @@ def test_the_command_line_puts_and_syncs_empty_files(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     (tmp_path / "empty").write_bytes(b"")
-    assert _cli(endpoint, "put", str(tmp_path / "empty"), f"s3://{bucket}/one") == 0
+    assert run_cli(endpoint, "put", str(tmp_path / "empty"), f"s3://{bucket}/one") == 0
     assert s3.head_object(Bucket=bucket, Key="one")["ETag"] == EMPTY_ETAG
 
     root = make_tree(tmp_path / "set", TREE)
     s3.put_object(Bucket=bucket, Key="set/stale", Body=b"stale")
     capsys.readouterr()
-    assert _cli(endpoint, "--json", "sync", str(root), f"s3://{bucket}/set", "--delete") == 0
+    assert run_cli(endpoint, "--json", "sync", str(root), f"s3://{bucket}/set", "--delete") == 0
     report = json.loads(capsys.readouterr().out)
     assert report["ok"] is True
     assert "set/stale" not in stored_keys(s3, bucket)
-    assert _cli(endpoint, "check", str(root), f"s3://{bucket}/set") == 0
+    assert run_cli(endpoint, "check", str(root), f"s3://{bucket}/set") == 0

@@ -4,7 +4,6 @@ sync works on at both sides, and a cap on what it may delete."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +13,9 @@ from object_clerk import (
     ObjectClerk,
     ObjectClerkConfigurationException,
     ObjectSaveException,
-    cli,
 )
 from object_clerk._tree import Filters, filters
-from tests.support import Endpoint, make_tree, stored_keys
+from tests.support import Endpoint, make_tree, run_cli, stored_keys
 
 TREE = {
     "a.fits": b"a",
@@ -175,16 +173,6 @@ def test_a_wrong_max_delete_is_refused(
 # -- the command line ------------------------------------------------------------------
 
 
-def _cli(endpoint: Endpoint, *args: str) -> int:
-    environ = {
-        **os.environ,
-        "AWS_ENDPOINT_URL": endpoint.url,
-        "AWS_ACCESS_KEY_ID": endpoint.access_key,
-        "AWS_SECRET_ACCESS_KEY": endpoint.secret_key,
-    }
-    return cli.main(["--retry-tries", "2", "--retry-delay", "0", *args], environ)
-
-
 def test_the_command_line_filters_and_caps_deletions(
     endpoint: Endpoint,
     s3: Any,
@@ -195,22 +183,23 @@ def test_the_command_line_filters_and_caps_deletions(
     root = make_tree(tmp_path / "set", TREE)
     destination = f"s3://{bucket}/set"
     sync = ("--json", "sync", str(root), destination)
-    assert _cli(endpoint, *sync, "--exclude", "*", "--include", "raw/*") == 0
+    assert run_cli(endpoint, *sync, "--exclude", "*", "--include", "raw/*") == 0
     assert sorted(stored_keys(s3, bucket)) == ["set/raw/c.fits", "set/raw/deep/d.fits"]
     assert (
-        _cli(endpoint, "check", str(root), destination, "--exclude", "*", "--include", "raw/*") == 0
+        run_cli(endpoint, "check", str(root), destination, "--exclude", "*", "--include", "raw/*")
+        == 0
     )
-    assert _cli(endpoint, "check", str(root), destination) == 1
+    assert run_cli(endpoint, "check", str(root), destination) == 1
 
     empty = tmp_path / "empty"
     empty.mkdir()
     capsys.readouterr()
     emptied = ("--json", "sync", str(empty), destination, "--delete", "--max-delete", "1")
-    assert _cli(endpoint, *emptied) == 1
+    assert run_cli(endpoint, *emptied) == 1
     report = json.loads(capsys.readouterr().out)
     failed = [entry for entry in report["entries"] if entry["action"] == "failed"]
     assert sorted(entry["key"] for entry in failed) == ["raw/c.fits", "raw/deep/d.fits"]
     assert "max_delete=1" in failed[0]["error"]["message"]
     assert len(stored_keys(s3, bucket)) == 2
-    assert _cli(endpoint, *emptied[:-1], "2") == 0
+    assert run_cli(endpoint, *emptied[:-1], "2") == 0
     assert stored_keys(s3, bucket) == []
