@@ -167,3 +167,19 @@ def run_cli(endpoint: Endpoint, *args: str) -> int:
         "AWS_SECRET_ACCESS_KEY": endpoint.secret_key,
     }
     return cli.main(["--retry-tries", "2", "--retry-delay", "0", *args], environ)
+
+
+def store_keeps_checksum(s3: Any, bucket: str, algorithm: str) -> bool:
+    """Whether the store keeps a checksum given with a PutObject (plain boto3)."""
+    import uuid
+
+    from object_clerk._checksum import full_object_checksum
+
+    key, member = f"detect-{uuid.uuid4().hex}", f"Checksum{algorithm}"
+    value = full_object_checksum(algorithm, [b"x"])
+    s3.put_object(Bucket=bucket, Key=key, Body=b"x", ChecksumAlgorithm=algorithm, **{member: value})
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+        return bool(head.get(member) == value)
+    finally:
+        s3.delete_object(Bucket=bucket, Key=key)

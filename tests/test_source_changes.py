@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import os
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,9 +16,15 @@ from typing import Any
 import pytest
 
 from object_clerk import ObjectClerk, ObjectSaveException, ObjectSourceChangedException, cli
-from object_clerk._checksum import full_object_checksum
 from tests.faults import inject
-from tests.support import TEST_THRESHOLD, MiB, client_of, stored_bytes, stored_keys
+from tests.support import (
+    TEST_THRESHOLD,
+    MiB,
+    client_of,
+    store_keeps_checksum,
+    stored_bytes,
+    stored_keys,
+)
 
 OLD = os.urandom(3 * MiB + 11)  # the good object the key holds before
 SIZE = 4 * TEST_THRESHOLD + 5  # five parts
@@ -238,24 +243,12 @@ def test_put_reports_the_size_stored(
 # -- full-object checksums the store would not keep ---------------------------------------
 
 
-def keeps(s3: Any, bucket: str, algorithm: str) -> bool:
-    """Whether the store keeps a checksum given with a PutObject (plain boto3)."""
-    key, member = f"detect-{uuid.uuid4().hex}", f"Checksum{algorithm}"
-    value = full_object_checksum(algorithm, [b"x"])
-    s3.put_object(Bucket=bucket, Key=key, Body=b"x", ChecksumAlgorithm=algorithm, **{member: value})
-    try:
-        head = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
-        return bool(head.get(member) == value)
-    finally:
-        s3.delete_object(Bucket=bucket, Key=key)
-
-
 @pytest.mark.parametrize("size", [1024, 2 * TEST_THRESHOLD + 5], ids=["single", "multipart"])
 def test_a_checksum_the_store_would_not_keep_is_refused_with_nothing_written(
     make_clerk: Callable[..., ObjectClerk], s3: Any, bucket: str, size: int
 ) -> None:
     """As on Ceph RGW 16, which stores the object and drops the checksum."""
-    if keeps(s3, bucket, "CRC32C"):
+    if store_keeps_checksum(s3, bucket, "CRC32C"):
         pytest.skip("the store keeps full-object CRC32C checksums")
     s3.put_object(Bucket=bucket, Key="k", Body=OLD)
     clerk = make_clerk(checksum_algorithm="CRC32C")
@@ -278,7 +271,7 @@ def test_a_checksum_the_store_would_not_keep_is_refused_with_nothing_written(
 def test_where_the_store_keeps_checksums_the_probe_is_made_once(
     make_clerk: Callable[..., ObjectClerk], s3: Any, bucket: str, size: int
 ) -> None:
-    if not keeps(s3, bucket, "CRC32"):
+    if not store_keeps_checksum(s3, bucket, "CRC32"):
         pytest.skip("the store keeps no full-object CRC32 checksums")
     clerk = make_clerk(checksum_algorithm="CRC32")
     data = os.urandom(size)

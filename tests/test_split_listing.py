@@ -75,6 +75,7 @@ class Requests:
         return own + pages
 
 
+@pytest.mark.slow  # lists hundreds of keys on the store, over a second
 @pytest.mark.parametrize(
     ("keys", "prefix"),
     [(FLAT, ""), (FLAT, "set/"), (GROUPED, "set/"), (UNICODE, ""), (UNICODE, "ü/")],
@@ -94,7 +95,7 @@ def test_the_split_listing_is_one_chains_listing(
         assert [entry["Key"] for entry in listed] == expected, lanes
 
 
-@pytest.mark.parametrize("count", [0, 1, 1001])
+@pytest.mark.parametrize("count", [0, 1, pytest.param(1001, marks=pytest.mark.slow)])
 def test_prefixes_of_none_one_and_just_over_a_page_of_keys(
     clerk: ObjectClerk, s3: Any, bucket: str, count: int
 ) -> None:
@@ -107,6 +108,7 @@ def test_prefixes_of_none_one_and_just_over_a_page_of_keys(
         assert sum(requests.pages.values()) + sum(requests.probes.values()) == 1
 
 
+@pytest.mark.slow  # lists hundreds of keys on the store, over a second
 def test_the_split_listing_takes_fewer_rounds_than_one_chain(
     clerk: ObjectClerk, s3: Any, bucket: str
 ) -> None:
@@ -133,6 +135,7 @@ def test_with_one_lane_the_listing_is_one_chain(clerk: ObjectClerk, s3: Any, buc
     assert not requests.probes and sum(requests.pages.values()) == 5
 
 
+@pytest.mark.slow  # lists hundreds of keys on the store, over a second
 @pytest.mark.parametrize("skip", [1, 3, 12, 25])
 def test_a_listing_that_fails_mid_way_raises_to_the_reader(
     clerk: ObjectClerk, s3: Any, bucket: str, skip: int
@@ -177,6 +180,7 @@ def test_a_reader_that_stops_early_stops_the_split_listing(
     assert done.is_set(), "closing the listing returned"
 
 
+@pytest.mark.slow  # lists hundreds of keys on the store, over a second
 def test_a_check_of_prefixes_lists_them_split(
     make_clerk: Callable[..., ObjectClerk], s3: Any, bucket: str
 ) -> None:
