@@ -29,6 +29,7 @@ from tests.support import (
     Endpoint,
     MiB,
     client_of,
+    engine_of,
     reference_multipart_etag,
     stored_bytes,
     stored_keys,
@@ -157,6 +158,8 @@ def test_a_failed_stream_upload_leaves_nothing(clerk: ObjectClerk, s3: Any, buck
 def test_a_conditional_stream_upload_still_works(clerk: ObjectClerk, s3: Any, bucket: str) -> None:
     """overwrite=False needs to know the kind of write first: the stream is
     copied aside, as before."""
+    if not engine_of(clerk).conditions.honours(client_of(clerk), bucket, "put"):
+        pytest.skip("this store ignores If-None-Match on PutObject (older moto)")
     with pipe(DATA[:1000]) as reader:
         clerk.upload_object(reader, bucket, "once", overwrite=False)
     assert stored_bytes(s3, bucket, "once") == DATA[:1000]
