@@ -80,7 +80,7 @@ _MEMBERS = frozenset({"Bucket", "Key", "Body", "Metadata", *_HEADERS})
 _ERROR_BODY_LIMIT = 64 * 1024
 
 
-class NativeRequestError(BotoCoreError):
+class NativeRequestError(BotoCoreError):  # type: ignore[misc, unused-ignore]
     """A failure of the native runtime that FAILURES does not name: not
     retried (nothing says repeating it is safe or useful), reported as what
     it is."""
@@ -89,15 +89,20 @@ class NativeRequestError(BotoCoreError):
 
 
 def _connect_failed(url: str, name: str, message: str) -> Exception:
-    return EndpointConnectionError(endpoint_url=url, error=OSError(f"{name}: {message}"))
+    error: Exception = EndpointConnectionError(
+        endpoint_url=url, error=OSError(f"{name}: {message}")
+    )
+    return error
 
 
 def _closed(url: str, name: str, message: str) -> Exception:
-    return ConnectionClosedError(endpoint_url=url)
+    error: Exception = ConnectionClosedError(endpoint_url=url)
+    return error
 
 
 def _tls(url: str, name: str, message: str) -> Exception:
-    return SSLError(endpoint_url=url, error=OSError(f"{name}: {message}"))
+    error: Exception = SSLError(endpoint_url=url, error=OSError(f"{name}: {message}"))
+    return error
 
 
 def _store_said(code: str, status: int) -> Callable[[str, str, str], Exception]:
@@ -404,12 +409,13 @@ def _error_of(body: bytes | None) -> tuple[str, str]:
     return (root.findtext("Code") or "").strip(), (root.findtext("Message") or "").strip()
 
 
-def _client_error(status: int, code: str, message: str, headers: dict[str, str]) -> ClientError:
+def _client_error(status: int, code: str, message: str, headers: dict[str, str]) -> Exception:
     response: Any = {
         "Error": {"Code": code, "Message": message},
         "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": headers},
     }
-    return ClientError(response, "PutObject")
+    error: Exception = ClientError(response, "PutObject")
+    return error
 
 
 def _ca_bundle(connection: Connection) -> str:
